@@ -1,0 +1,122 @@
+"""One typed Settings object, built once from the environment and secrets.toml; nothing else reads env."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import ConfigError
+
+ProviderName = Literal["mock", "local", "openai"]
+SECRETS_FILE = Path(".streamlit/secrets.toml")
+
+
+class Settings(BaseSettings):
+    """Everything configurable, with embedded defaults that make `make run` work on a bare machine."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="WORKBENCH_", extra="ignore", frozen=True, validate_by_name=True, validate_by_alias=True
+    )
+
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    max_upload_mb: int = Field(500, gt=0, le=10_000)
+    max_duration_s: float = Field(4 * 3600, gt=0, le=48 * 3600)
+    provider: ProviderName | None = Field(
+        None, validation_alias=AliasChoices("WORKBENCH_PROVIDER", "WORKBENCH_DEFAULT_PROVIDER")
+    )
+    local_model: str | None = None
+    local_threads: int = Field(0, ge=0, le=64)
+
+    openai_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_API_KEY", "WORKBENCH_OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_BASE_URL", "WORKBENCH_OPENAI_BASE_URL")
+    )
+    openai_model: str = "gpt-transcribe"
+    summary_model: str = "gpt-5.4-mini"
+    openai_concurrency: int = Field(4, ge=1, le=32)
+    request_timeout_s: float = Field(120.0, gt=0, le=3600)
+    retry_total_s: float = Field(300.0, gt=0, le=7200)
+    breaker_failures: int = Field(5, ge=1, le=100)
+    breaker_cooldown_s: float = Field(60.0, gt=0, le=3600)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("openai_base_url")
+    @classmethod
+    def _base_url_is_http(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value or None
+
+    @field_validator("openai_api_key")
+    @classmethod
+    def _blank_key_is_none(cls, value: SecretStr | None) -> SecretStr | None:
+        return value if value and value.get_secret_value().strip() else None
+
+    @property
+    def db_url(self) -> str:
+        """The SQLAlchemy URL: the override, or SQLite under the data dir."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'workbench.db').resolve()}"
+
+    @property
+    def audio_dir(self) -> Path:
+        return self.data_dir / "audio"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.data_dir / "tmp"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def default_provider(self) -> ProviderName:
+        """`openai` when a key is set, else `local` — unless chosen explicitly."""
+        if self.provider:
+            return self.provider
+        return "openai" if self.openai_api_key else "local"
+
+    def ensure_dirs(self) -> None:
+        """Create the runtime folders the app writes to."""
+        for folder in (self.data_dir, self.audio_dir, self.tmp_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+
+
+def _read_secrets(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    # secrets.toml uses the environment's names (OPENAI_API_KEY, WORKBENCH_DATA_DIR, ...).
+    return {
+        k.lower().removeprefix("workbench_"): v for k, v in raw.items() if not isinstance(v, dict)
+    }
+
+
+def load_settings(secrets_file: Path | None = SECRETS_FILE, **overrides: Any) -> Settings:
+    """Build Settings from env (+ secrets.toml, + explicit overrides); one clear sentence on a bad value."""
+    import os
+
+    merged: dict[str, Any] = {}
+    if secrets_file is not None:
+        for key, value in _read_secrets(secrets_file).items():
+            if key.upper() not in os.environ and f"WORKBENCH_{key.upper()}" not in os.environ:
+                merged[key] = value
+    merged.update(overrides)
+    try:
+        return Settings(**merged)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "settings"
+        env_name = field.upper() if field.upper().startswith("OPENAI") else f"WORKBENCH_{field.upper()}"
+        raise ConfigError(f"Setting {env_name} is invalid: {err['msg']}.") from None

@@ -1,0 +1,71 @@
+"""The error tree every layer speaks; each error carries a sentence a non-engineer understands."""
+
+from __future__ import annotations
+
+
+class WorkbenchError(Exception):
+    """Base of all errors we expect; `str(err)` is safe to show a user."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(WorkbenchError):
+    """A setting has a bad value; raised at start-up."""
+
+
+class InputError(WorkbenchError):
+    """The user's input (a file, a field) is refused; nothing was stored."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, filename: str | None = None) -> None:
+        super().__init__(f"{filename}: {message}" if filename else message)
+        self.filename = filename
+        self.reason = message
+
+
+class ProviderError(WorkbenchError):
+    """A transcription/summary provider failed."""
+
+    exit_code = 3
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        status_code: int | None = None,
+        request_id: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        if request_id:
+            message = f"{message} (request id {request_id})"
+        super().__init__(message)
+        self.retryable = retryable
+        self.status_code = status_code
+        self.request_id = request_id
+        self.code = code
+
+
+class ProviderUnavailable(ProviderError):
+    """The circuit breaker is open: calls fail fast until the next probe."""
+
+
+class QuotaError(WorkbenchError):
+    """A budget or rate limit refuses the call; nothing was sent or charged."""
+
+    exit_code = 4
+
+
+class NotFoundError(WorkbenchError):
+    """Missing, or not visible to this user: both answer the same way on purpose."""
+
+    exit_code = 5
+
+
+class StorageError(WorkbenchError):
+    """The database or the audio store failed."""

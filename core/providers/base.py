@@ -1,0 +1,147 @@
+"""The provider contract: one Protocol, plain result types, and the per-call record the ledger stores."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+Operation = Literal["transcribe", "summarize"]
+CallStatus = Literal["ok", "error"]
+
+
+@dataclass(frozen=True)
+class Word:
+    start: float
+    end: float
+    text: str
+    confidence: float | None = None
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: float
+    end: float
+    text: str
+    speaker: str | None = None
+    confidence: float | None = None
+    words: tuple[Word, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "text": self.text,
+            "speaker": self.speaker,
+            "confidence": None if self.confidence is None else round(self.confidence, 4),
+            "words": [
+                {
+                    "start": round(w.start, 3),
+                    "end": round(w.end, 3),
+                    "text": w.text,
+                    "confidence": None if w.confidence is None else round(w.confidence, 4),
+                }
+                for w in self.words
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Segment:
+        return cls(
+            start=float(data["start"]),
+            end=float(data["end"]),
+            text=str(data["text"]),
+            speaker=data.get("speaker"),
+            confidence=data.get("confidence"),
+            words=tuple(
+                Word(float(w["start"]), float(w["end"]), str(w["text"]), w.get("confidence"))
+                for w in data.get("words") or ()
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One billed (or attempted) provider call; the service writes it to the ledger at once."""
+
+    operation: Operation
+    model: str
+    status: CallStatus = "ok"
+    audio_seconds: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0  # what was actually charged
+    list_cost_usd: float = 0.0  # the list price of the same work (mock: what it would have cost)
+    estimated: bool = False  # priced from measured duration because the response had no usage
+    unpriced: bool = False  # model not in the price table (e.g. a self-hosted server)
+    latency_ms: int = 0
+    error: str | None = None
+    request_id: str | None = None
+    chunk_index: int | None = None
+
+
+@dataclass(frozen=True)
+class ChunkProgress:
+    done: int
+    total: int
+    stage: str = "transcribe"
+
+
+class ChunkStore(Protocol):
+    """Persists per-chunk results so a retry or restart re-sends only the missing chunks."""
+
+    def get(self, job_key: str, index: int) -> dict[str, Any] | None: ...
+
+    def put(self, job_key: str, index: int, result: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class TranscriptionRequest:
+    audio_path: Path
+    sha256: str
+    duration_s: float
+    model: str | None = None
+    language: str | None = None  # ISO 639-1, None = detect
+    prompt: str | None = None  # vocabulary / context
+    options: dict[str, Any] = field(default_factory=dict)  # e.g. {"diarize": True}
+    on_call: Callable[[CallRecord], None] = lambda _call: None
+    on_progress: Callable[[ChunkProgress], None] = lambda _p: None
+    should_cancel: Callable[[], bool] = lambda: False
+    chunk_store: ChunkStore | None = None
+    cache_key: str = ""  # stable key for chunk_store
+
+
+@dataclass(frozen=True)
+class TranscriptionResult:
+    text: str
+    segments: list[Segment]
+    language: str | None
+    model: str
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class SummaryResult:
+    text: str
+    model: str
+
+
+class Provider(Protocol):
+    """What every provider implements; adding one touches one file and the registry."""
+
+    name: str
+
+    def default_model(self) -> str: ...
+
+    def transcribe(self, request: TranscriptionRequest) -> TranscriptionResult: ...
+
+    def summarize(
+        self, text: str, *, model: str | None = None, on_call: Callable[[CallRecord], None] = ...
+    ) -> SummaryResult: ...
+
+
+class StreamingProvider(Provider, Protocol):
+    """Providers whose model streams text deltas for a live preview."""
+
+    def stream_text(self, request: TranscriptionRequest) -> Iterator[str]: ...
