@@ -48,11 +48,39 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # Background jobs. Without redis_url the queue is a SQLite file under data_dir and the app runs
+    # the consumer; with it, jobs go through Redis and `python -m core worker` processes run them.
+    redis_url: str | None = None
+    jobs_max_per_user: int = Field(2, ge=1, le=100)  # running at once per user; the rest wait their turn
+    jobs_max_total: int = Field(4, ge=1, le=1000)  # running at once across all users and workers
+    workers: int = Field(2, ge=0, le=64)  # consumer threads (embedded consumer and `core worker`)
+    job_poll_s: float = Field(2.0, gt=0, le=60)  # page refresh, heartbeat and cancel-check interval
+    # Plug-in point: "module:attr" naming a callable (provider_name, settings) -> Provider that the
+    # job runner uses instead of the built-in registry (a custom or self-hosted backend).
+    provider_factory: str | None = None
+
+    admin_password: SecretStr | None = None  # first run only: the password of the created `admin`
+    cookie_key: SecretStr | None = None  # signs the login cookie; ≥ 32 bytes, else one is generated
+
     @field_validator("openai_base_url")
     @classmethod
     def _base_url_is_http(cls, value: str | None) -> str | None:
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+        return value or None
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_scheme(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value or None
+
+    @field_validator("provider_factory")
+    @classmethod
+    def _factory_is_module_attr(cls, value: str | None) -> str | None:
+        if value and (value.count(":") != 1 or not all(value.split(":"))):
+            raise ValueError("must look like package.module:callable")
         return value or None
 
     @field_validator("openai_api_key")
@@ -98,9 +126,7 @@ def _read_secrets(path: Path) -> dict[str, Any]:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
     # secrets.toml uses the environment's names (OPENAI_API_KEY, WORKBENCH_DATA_DIR, ...).
-    return {
-        k.lower().removeprefix("workbench_"): v for k, v in raw.items() if not isinstance(v, dict)
-    }
+    return {k.lower().removeprefix("workbench_"): v for k, v in raw.items() if not isinstance(v, dict)}
 
 
 def load_settings(secrets_file: Path | None = SECRETS_FILE, **overrides: Any) -> Settings:

@@ -1,0 +1,492 @@
+"""Probe and validate uploaded audio by its content (magic bytes + a bounded PyAV decode), never its name."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import unicodedata
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.container
+import av.stream
+from av.audio.stream import AudioStream
+
+from core.config import Settings
+from core.errors import InputError
+
+ACCEPTED_FORMATS = "MP3, WAV, M4A, MP4, MOV, AAC, OGG, Opus, WebM, FLAC or MP2"
+MIN_SAMPLE_RATE = 1_000
+MAX_SAMPLE_RATE = 384_000
+MAX_CHANNELS = 32
+HEAD_BYTES = 64 * 1024
+PROBE_SECONDS = 3.0  # audio decoded from the start (and near the end) to prove the file is readable
+PROBE_MAX_PACKETS = 2_000  # all streams together, so a badly interleaved video cannot make us read it all
+END_TOLERANCE_S = 1.0  # how far short of its announced length a file may stop before we call it truncated
+# Containers whose seek uses an index, a length header or a bisection: the end-of-file check is cheap.
+# (ADTS AAC has none, and its length is only estimated from the bitrate, so there is nothing to check.)
+CHEAP_SEEK = frozenset({"wav", "mp3", "mpeg", "mp4", "mov", "flac", "ogg", "webm"})
+_DEMUXER_NAME = "upload"  # PyAV hands the name to FFmpeg's prober; one without an extension adds no bias
+
+# What a non-audio file looks like, for the refusal sentence.
+NOT_AUDIO = {
+    "pdf": "a PDF document",
+    "png": "a PNG image",
+    "jpeg": "a JPEG image",
+    "gif": "a GIF image",
+    "webp": "a WebP image",
+    "bmp": "a BMP image",
+    "tiff": "a TIFF image",
+    "zip": "a ZIP archive (or an Office document)",
+    "gzip": "a gzip archive",
+    "rar": "a RAR archive",
+    "7z": "a 7-Zip archive",
+    "elf": "a Linux program (ELF executable)",
+    "exe": "a Windows program (EXE/DLL)",
+    "macho": "a macOS program",
+    "sqlite": "an SQLite database",
+    "html": "a web page (HTML)",
+    "xml": "an XML document",
+    "text": "a text file",
+}
+# Media FFmpeg could read but the product does not accept.
+UNSUPPORTED_MEDIA = {
+    "aiff": "an AIFF audio file",
+    "caf": "a Core Audio (CAF) file",
+    "amr": "an AMR voice memo",
+    "asf": "a Windows Media (WMA/WMV) file",
+    "avi": "an AVI video",
+    "mkv": "a Matroska (MKV) file",
+    "midi": "a MIDI file (notes, not recorded sound)",
+    "mpegps": "an MPEG program stream (DVD/VOB video)",
+    "mpegts": "an MPEG transport stream",
+}
+ACCEPTED_CONTAINERS = frozenset({"wav", "mp3", "mpeg", "aac", "ogg", "webm", "flac", "mp4", "mov"})
+_BIDI_AND_NUL = dict.fromkeys(map(ord, "\x00\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"))
+MAX_NAME_CHARS = 120
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    container: str  # canonical short name: "mp3", "wav", "mp4", "ogg", "webm", "flac", "aac", "mpeg", "mov"
+    codec: str  # "mp3", "pcm_s16le", "aac", "opus", "vorbis", "flac", ...
+    duration_s: float
+    sample_rate: int
+    channels: int
+    has_video: bool
+    ext: str  # canonical storage extension
+
+
+def format_hms(seconds: float) -> str:
+    """Whole seconds as "1:02:03", or "2:03" under an hour."""
+    total = max(0, int(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def format_mb(size: int) -> str:
+    """Bytes as megabytes with one decimal, rounded up so a file just over a limit never reads as equal."""
+    return f"{math.ceil(size * 10 / (1024 * 1024)) / 10:g} MB"
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as src:
+        while chunk := src.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sanitize_display_name(name: str) -> str:
+    """A file name safe to show and store: no path, control or bidi characters, at most 120 characters."""
+    name = unicodedata.normalize("NFC", name).translate(_BIDI_AND_NUL)
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    # Other control characters become spaces (a tab or newline separates words); lone surrogates go.
+    name = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in name if unicodedata.category(ch) != "Cs")
+    name = " ".join(name.split())
+    if name.strip(".") == "":
+        return "recording"
+    if len(name) > MAX_NAME_CHARS:
+        stem, dot, ext = name.rpartition(".")
+        if dot and stem and 0 < len(ext) <= 10:
+            name = f"{stem[: MAX_NAME_CHARS - len(ext) - 1].rstrip()}.{ext}"
+        else:
+            name = name[:MAX_NAME_CHARS].rstrip()
+    return name
+
+
+def _mpeg_audio_kind(head: bytes) -> str | None:
+    """MPEG audio frame sync at the start: layer III is "mp3", I/II "mpeg", ADTS (layer 0) "aac"."""
+    if len(head) < 4 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
+        return None
+    version, layer = (head[1] >> 3) & 0b11, (head[1] >> 1) & 0b11
+    if layer == 0:
+        return "aac" if head[1] & 0xF0 == 0xF0 else None
+    if version == 0b01 or (head[2] >> 4) == 0xF or (head[2] >> 2) & 0b11 == 0b11:
+        return None  # reserved version, bad bitrate index or bad sample-rate index: not a frame
+    return "mp3" if layer == 0b01 else "mpeg"
+
+
+def _id3_size(head: bytes) -> int:
+    """Length of a leading ID3v2 tag (0 if none); MP3, AAC and FLAC files may all start with one."""
+    if len(head) < 10 or head[:3] != b"ID3" or head[3] not in (2, 3, 4) or any(b & 0x80 for b in head[6:10]):
+        return 0
+    size = 0
+    for byte in head[6:10]:
+        size = (size << 7) | (byte & 0x7F)
+    return 10 + size + (10 if head[5] & 0x10 else 0)
+
+
+def _looks_like_text(head: bytes) -> bool:
+    sample = head[:4096]
+    if sample.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with a byte order mark
+        text = sample[: len(sample) // 2 * 2].decode("utf-16", errors="replace")
+    elif b"\x00" in sample:
+        return False
+    else:
+        text = sample.decode("utf-8", errors="replace")
+    bad = sum(1 for ch in text if ch == "\ufffd" or (unicodedata.category(ch) == "Cc" and ch not in "\t\n\r\f"))
+    return bad <= len(text) // 100
+
+
+def sniff_kind(head: bytes) -> str | None:
+    """Guess a file's kind from its first bytes: an audio/video container, a non-audio kind, or None."""
+    if not head:
+        return None
+    tag = _id3_size(head)
+    if tag:
+        rest = head[tag:]
+        if rest.startswith(b"fLaC"):
+            return "flac"
+        return _mpeg_audio_kind(rest) or "mp3"  # the tag may outrun the head; MP3 is by far the most likely
+    four = head[:4]
+    if four in (b"RIFF", b"RF64", b"BW64"):
+        return {b"WAVE": "wav", b"AVI ": "avi", b"WEBP": "webp"}.get(head[8:12])
+    if four == b"fLaC":
+        return "flac"
+    if four == b"OggS":
+        return "ogg"
+    if four == b"\x1a\x45\xdf\xa3":  # EBML: WebM or Matroska, told apart by the DocType
+        return "mkv" if b"matroska" in head[:64] else "webm"
+    if head[4:8] == b"ftyp":
+        return "mov" if head[8:12] == b"qt  " else "mp4"
+    if head[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"):
+        return "mov"  # an old QuickTime file without a ftyp box
+    if four == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return "aiff"
+    if four == b"caff":
+        return "caf"
+    if head.startswith(b"#!AMR"):
+        return "amr"
+    if head.startswith(b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"):
+        return "asf"
+    if four == b"MThd":
+        return "midi"
+    if four == b"\x00\x00\x01\xba":
+        return "mpegps"
+    signatures = (
+        (b"%PDF-", "pdf"),
+        (b"\x89PNG\r\n\x1a\n", "png"),
+        (b"\xff\xd8\xff", "jpeg"),
+        (b"GIF87a", "gif"),
+        (b"GIF89a", "gif"),
+        (b"II*\x00", "tiff"),
+        (b"MM\x00*", "tiff"),
+        (b"PK\x03\x04", "zip"),
+        (b"PK\x05\x06", "zip"),
+        (b"\x1f\x8b", "gzip"),
+        (b"Rar!\x1a\x07", "rar"),
+        (b"7z\xbc\xaf\x27\x1c", "7z"),
+        (b"\x7fELF", "elf"),
+        (b"\xfe\xed\xfa\xce", "macho"),
+        (b"\xfe\xed\xfa\xcf", "macho"),
+        (b"\xce\xfa\xed\xfe", "macho"),
+        (b"\xcf\xfa\xed\xfe", "macho"),
+        (b"\xca\xfe\xba\xbe", "macho"),
+        (b"SQLite format 3\x00", "sqlite"),
+    )
+    for magic, kind in signatures:
+        if head.startswith(magic):
+            return kind
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) and _looks_like_text(head):
+        return "text"  # a UTF-16 byte order mark also passes for an MPEG layer I frame sync
+    mpeg = _mpeg_audio_kind(head)
+    if mpeg:
+        return mpeg
+    if _looks_like_text(head):
+        start = head[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+        if start.startswith((b"<!doctype html", b"<html", b"<head", b"<body")):
+            return "html"
+        if start.startswith((b"<?xml", b"<svg")):
+            return "xml"
+        return "text"
+    if head[0] == 0x47 and len(head) > 376 and head[188] == 0x47 and head[376] == 0x47:
+        return "mpegts"  # sync byte every 188 bytes
+    # Two-byte magics only once text is ruled out, so a note starting "MZ..." is still called text.
+    if head.startswith(b"MZ"):
+        return "exe"
+    if head.startswith(b"BM"):
+        return "bmp"
+    return None
+
+
+def _refuse(reason: str, name: str) -> InputError:
+    return InputError(reason, filename=name)
+
+
+def _not_accepted(what: str, name: str) -> InputError:
+    return _refuse(f"looks like {what}, not audio we accept; upload {ACCEPTED_FORMATS}.", name)
+
+
+def _unreadable(name: str, kind: str | None) -> InputError:
+    if kind in ACCEPTED_CONTAINERS:
+        return _refuse(
+            f"looks like {kind.upper()} audio but could not be read: the file is truncated or corrupt.", name
+        )
+    return _refuse(f"is not an audio file we can read; upload {ACCEPTED_FORMATS}.", name)
+
+
+def _container_name(fmt: str, codec: str, kind: str | None) -> str | None:
+    """Our canonical container for FFmpeg's demuxer name, refined by the sniffed kind; None if not accepted."""
+    if fmt == "mp3":
+        return "mp3" if codec == "mp3" else "mpeg" if codec in ("mp1", "mp2") else None
+    if fmt.startswith("mov,mp4"):
+        return "mov" if kind == "mov" else "mp4"
+    if fmt == "matroska,webm":
+        return None if kind == "mkv" else "webm"
+    return fmt if fmt in ("wav", "aac", "ogg", "flac") else None
+
+
+def _extension(container: str, codec: str, has_video: bool) -> str:
+    if container == "mpeg":
+        return "mp1" if codec == "mp1" else "mp2"
+    if container == "ogg" and codec == "opus":
+        return "opus"
+    if container == "mp4":
+        return "mp4" if has_video else "m4a"
+    return container
+
+
+@dataclass
+class _Window:
+    frames: int = 0
+    errors: int = 0
+    packets: int = 0
+    eof: bool = False
+    end_s: float | None = None  # latest decoded end time, in seconds on the stream's clock
+    sample_rate: int = 0
+    channels: int = 0
+
+
+def _decode_window(container: av.container.InputContainer, stream: AudioStream, seconds: float) -> _Window:
+    """Decode about `seconds` of the stream from the current position; never the whole file."""
+    win = _Window()
+    decoded_s = 0.0
+    demux = container.demux()
+    while True:
+        try:
+            packet = next(demux)
+        except StopIteration:
+            win.eof = True
+            break
+        except av.FFmpegError:
+            win.errors += 1
+            break
+        win.packets += 1
+        if win.packets > PROBE_MAX_PACKETS:
+            break
+        if packet.stream.index != stream.index:
+            continue
+        flush = packet.size == 0  # PyAV's empty packet at the end of the stream drains the decoder
+        try:
+            frames = stream.decode(packet)
+        except av.FFmpegError:
+            win.errors += 1
+            if flush or (win.errors > 20 and not win.frames):
+                win.eof = flush
+                break
+            continue
+        for frame in frames:
+            win.frames += 1
+            win.sample_rate = frame.sample_rate or win.sample_rate
+            win.channels = frame.layout.nb_channels or win.channels
+            if frame.sample_rate:
+                decoded_s += frame.samples / frame.sample_rate
+                if frame.time is not None:
+                    end = frame.time + frame.samples / frame.sample_rate
+                    win.end_s = end if win.end_s is None else max(win.end_s, end)
+        if flush:
+            win.eof = True
+            break
+        if decoded_s >= seconds:
+            break
+    return win
+
+
+def _seconds(value: int | None, base: Fraction | None) -> float | None:
+    return float(value * base) if value is not None and base is not None else None
+
+
+def _declared_duration(container: av.container.InputContainer, stream: AudioStream) -> float | None:
+    if container.duration is not None and container.duration > 0:
+        return container.duration / av.time_base
+    seconds = _seconds(stream.duration, stream.time_base)
+    return seconds if seconds and seconds > 0 else None
+
+
+def _demuxed_duration(path: Path, demuxer: str, stream_index: int) -> float:
+    """Length from packet timestamps alone (no decoding), for files that do not announce one."""
+    first: float | None = None
+    last = 0.0
+    # The demuxer is known by now, so open by path (twice as fast as Python file I/O) and force it.
+    with av.open(str(path), "r", format=demuxer.split(",")[0], metadata_errors="replace") as container:
+        stream = container.streams[stream_index]
+        base = stream.time_base
+        for packet in container.demux(stream):
+            if packet.pts is None or base is None:
+                continue
+            start = float(packet.pts * base)
+            first = start if first is None else min(first, start)
+            last = max(last, float((packet.pts + (packet.duration or 0)) * base))
+    return max(0.0, last - (first or 0.0))
+
+
+def _check_params(sample_rate: int, channels: int, name: str) -> None:
+    if sample_rate and not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        raise _refuse(
+            f"has a sample rate of {sample_rate} Hz; audio must be between {MIN_SAMPLE_RATE} and {MAX_SAMPLE_RATE} Hz.",
+            name,
+        )
+    if channels > MAX_CHANNELS:
+        raise _refuse(f"has {channels} audio channels; at most {MAX_CHANNELS} are supported.", name)
+
+
+def _truncated(declared: float, name: str) -> InputError:
+    return _refuse(
+        f"is truncated or corrupt: it says it lasts {format_hms(declared)} but the audio stops early. "
+        "Upload the complete file again.",
+        name,
+    )
+
+
+def _check_end(
+    container: av.container.InputContainer, stream: AudioStream, declared: float, start: float
+) -> _Window | None:
+    """Decode a little just before the announced end; None where seeking is not possible."""
+    base = stream.time_base
+    if base is None:
+        return None
+    target = start + max(0.0, declared - 2.0)
+    try:
+        container.seek(int(target / base), stream=stream, backward=True)
+    except av.FFmpegError:
+        return None
+    stream.codec_context.flush_buffers()
+    return _decode_window(container, stream, 1.0)
+
+
+def probe(path: Path, display_name: str | None = None) -> AudioInfo:
+    """Identify and sanity-check an audio (or video-with-audio) file by content; raises InputError."""
+    name = display_name or path.name
+    with path.open("rb") as src:
+        head = src.read(HEAD_BYTES)
+    if not head:
+        raise _refuse("is empty (0 bytes); upload a recording.", name)
+    kind = sniff_kind(head)
+    if kind in NOT_AUDIO:
+        raise _refuse(f"looks like {NOT_AUDIO[kind]}, not audio; upload {ACCEPTED_FORMATS}.", name)
+    if kind in UNSUPPORTED_MEDIA:
+        raise _not_accepted(UNSUPPORTED_MEDIA[kind], name)
+    with io.FileIO(path, "rb") as raw:
+        raw.name = _DEMUXER_NAME  # FileIO.name is writable; FFmpeg must judge by content, not ".mp3"
+        try:
+            container = av.open(raw, "r", metadata_errors="replace")
+        except (av.FFmpegError, OSError, EOFError):
+            raise _unreadable(name, kind) from None
+        with container:
+            try:
+                return _probe_open(container, path, name, kind)
+            except (av.FFmpegError, EOFError):
+                raise _refuse("could not be decoded: the audio is truncated or corrupt.", name) from None
+
+
+def _probe_open(container: av.container.InputContainer, path: Path, name: str, kind: str | None) -> AudioInfo:
+    fmt = container.format.name
+    audio = [s for s in container.streams if isinstance(s, AudioStream)]
+    has_video = any(
+        s.type == "video" and not s.disposition & av.stream.Disposition.attached_pic for s in container.streams
+    )
+    if not audio:
+        if has_video:
+            raise _refuse("is a video without a sound track; there is no audio to transcribe.", name)
+        if kind is None and fmt not in ("wav", "mp3", "aac", "ogg", "flac", "matroska,webm"):
+            raise _refuse(f"is not an audio file we can read; upload {ACCEPTED_FORMATS}.", name)
+        raise _refuse("contains no audio stream.", name)
+    stream = audio[0]
+    codec = stream.codec_context.codec.canonical_name
+    container_name = _container_name(fmt, codec, kind)
+    if container_name is None:
+        what = UNSUPPORTED_MEDIA.get(kind or "") or f"{container.format.long_name} media"
+        raise _not_accepted(what, name)
+    _check_params(stream.codec_context.sample_rate, stream.codec_context.channels, name)
+
+    declared = _declared_duration(container, stream)
+    start = _seconds(stream.start_time, stream.time_base) or 0.0
+    head = _decode_window(container, stream, PROBE_SECONDS)
+    if not head.frames:
+        if head.eof and not head.errors:
+            raise _refuse("has no audio data in it (0 seconds); it may be truncated.", name)
+        raise _refuse("could not be decoded: the audio is truncated or corrupt.", name)
+    _check_params(head.sample_rate, head.channels, name)
+    if declared is not None:
+        reached = head.end_s if head.eof else None
+        if not head.eof and container_name in CHEAP_SEEK:
+            tail = _check_end(container, stream, declared, start)
+            if tail is not None and not tail.frames:
+                raise _truncated(declared, name)  # nothing decodes where the file says its last seconds are
+            if tail is not None and tail.eof:
+                reached = tail.end_s
+        if reached is not None and reached - start < declared - max(END_TOLERANCE_S, 0.05 * declared):
+            raise _truncated(declared, name)
+        duration = declared
+    else:
+        duration = _demuxed_duration(path, fmt, stream.index)
+    if duration <= 0:
+        raise _refuse("has no audio data in it (0 seconds); it may be truncated.", name)
+    return AudioInfo(
+        container=container_name,
+        codec=codec,
+        duration_s=duration,
+        sample_rate=head.sample_rate or stream.codec_context.sample_rate,
+        channels=head.channels or stream.codec_context.channels,
+        has_video=has_video,
+        ext=_extension(container_name, codec, has_video),
+    )
+
+
+def upload_too_large(size: int | None, limit: int, name: str) -> InputError:
+    """The refusal for an upload over the size limit (`size` None when only known to be over)."""
+    limit_text = format_mb(limit).replace(".0 MB", " MB")
+    if size is None:
+        return _refuse(f"is larger than the {limit_text} upload limit; upload a smaller file.", name)
+    return _refuse(f"is {format_mb(size)}; the upload limit is {limit_text}.", name)
+
+
+def validate_file(path: Path, display_name: str, settings: Settings) -> AudioInfo:
+    """Refuse a file that is too big, not accepted audio, broken, or too long; else describe it."""
+    size = path.stat().st_size
+    if size > settings.max_upload_bytes:
+        raise upload_too_large(size, settings.max_upload_bytes, display_name)
+    info = probe(path, display_name)
+    if info.duration_s > settings.max_duration_s:
+        raise _refuse(
+            f"is {format_hms(math.ceil(info.duration_s))} long; the limit is "
+            f"{format_hms(settings.max_duration_s)}. Split it or trim it first.",
+            display_name,
+        )
+    return info

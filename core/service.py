@@ -1,0 +1,298 @@
+"""Use cases: validate → cache → provider → store → ledger. Pages, jobs and the CLI call only these."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from core import repository as repo
+from core.audio_store import StoredAudio, store_upload
+from core.cache import cache_key
+from core.errors import InputError, ProviderError
+from core.ledger import LedgerContext, RunCosts, record_cache_hit
+from core.pricing import estimate_cost
+from core.providers import PROVIDERS, get_provider
+from core.providers.base import ChunkProgress, Provider, TranscriptionRequest
+from core.records import TranscriptRecord, UserRecord
+from core.workbench import Workbench
+
+_LANGUAGE = re.compile(r"^[a-z]{2,3}$")
+MAX_PROMPT_CHARS = 1000
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    provider: str | None = None  # None → settings.default_provider
+    model: str | None = None
+    language: str | None = None
+    prompt: str | None = None
+    summarize: bool = False
+    summary_model: str | None = None
+    use_cache: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)  # provider options that change output
+
+
+@dataclass(frozen=True)
+class TranscribeOutcome:
+    transcript: TranscriptRecord
+    cached: bool
+    cost_usd: float
+    notices: list[str]
+
+
+def check_options(opts: TranscribeOptions) -> TranscribeOptions:
+    """Refuse bad option values with one clear sentence each."""
+    if opts.provider is not None and opts.provider not in PROVIDERS:
+        raise InputError(f"provider {opts.provider!r} is unknown; choose one of {', '.join(PROVIDERS)}")
+    language = (opts.language or "").strip().lower() or None
+    if language in ("auto",):
+        language = None
+    if language is not None and not _LANGUAGE.match(language):
+        raise InputError(f"language {opts.language!r} is not an ISO 639-1 code like 'en' or 'de' (or 'auto')")
+    prompt = (opts.prompt or "").strip() or None
+    if prompt and len(prompt) > MAX_PROMPT_CHARS:
+        raise InputError(f"the vocabulary/prompt is {len(prompt)} characters; at most {MAX_PROMPT_CHARS} allowed")
+    return TranscribeOptions(
+        opts.provider,
+        opts.model,
+        language,
+        prompt,
+        opts.summarize,
+        opts.summary_model,
+        opts.use_cache,
+        dict(opts.extra),
+    )
+
+
+def resolve_provider(wb: Workbench, name: str | None) -> tuple[Provider, list[str]]:
+    """The provider to use, falling back to `local` (with a notice) when OpenAI has no key."""
+    chosen = name or wb.settings.default_provider
+    try:
+        return get_provider(chosen, wb.settings), []
+    except ProviderError as exc:
+        if chosen != "openai":
+            raise
+        notice = f"{exc.message} Using the local model instead."
+        return get_provider("local", wb.settings), [notice]
+
+
+def estimate(wb: Workbench, duration_s: float, provider_name: str | None, model: str | None) -> float:
+    """Expected charge in USD for transcribing `duration_s` seconds, before anything is sent."""
+    provider, _ = resolve_provider(wb, provider_name)
+    return estimate_cost(model or provider.default_model(), duration_s)
+
+
+def transcribe_file(
+    wb: Workbench,
+    source: Path | BinaryIO,
+    display_name: str,
+    user: UserRecord,
+    opts: TranscribeOptions = TranscribeOptions(),
+    *,
+    provider: Provider | None = None,
+    on_progress: Callable[[ChunkProgress], None] = lambda _p: None,
+    should_cancel: Callable[[], bool] = lambda: False,
+    job_id: int | None = None,
+) -> TranscribeOutcome:
+    """Validate and store the audio, then return a cached transcript or run the provider."""
+    opts = check_options(opts)
+    stored = store_upload(source, display_name, wb.settings)
+    return transcribe_stored(
+        wb,
+        stored,
+        user,
+        opts,
+        provider=provider,
+        on_progress=on_progress,
+        should_cancel=should_cancel,
+        job_id=job_id,
+    )
+
+
+def transcribe_stored(
+    wb: Workbench,
+    stored: StoredAudio,
+    user: UserRecord,
+    opts: TranscribeOptions,
+    *,
+    provider: Provider | None = None,
+    on_progress: Callable[[ChunkProgress], None] = lambda _p: None,
+    should_cancel: Callable[[], bool] = lambda: False,
+    job_id: int | None = None,
+) -> TranscribeOutcome:
+    """Transcribe audio already in the store (jobs resume from here)."""
+    notices: list[str] = []
+    if provider is None:
+        provider, notices = resolve_provider(wb, opts.provider)
+    model = opts.model or provider.default_model()
+    _check_model(model)
+    info = stored.info
+    audio_id = repo.upsert_audio(
+        wb.Session,
+        sha256=stored.sha256,
+        size=stored.bytes,
+        duration_s=info.duration_s,
+        container=info.container,
+        codec=info.codec,
+        sample_rate=info.sample_rate,
+        channels=info.channels,
+        ext=info.ext,
+    )
+    key = cache_key(
+        audio_sha256=stored.sha256,
+        provider=provider.name,
+        model=model,
+        language=opts.language,
+        prompt=opts.prompt,
+        options=opts.extra,
+    )
+    ctx = LedgerContext(user.id, provider.name, stored.display_name, job_id=job_id)
+
+    if opts.use_cache:
+        hit = _from_cache(wb, key, user, stored, audio_id, opts, ctx)
+        if hit is not None:
+            if opts.summarize and hit.summary is None:
+                hit = summarize_transcript(wb, hit.id, user, model=opts.summary_model, provider=provider, job_id=job_id)
+            return TranscribeOutcome(hit, True, 0.0, notices)
+
+    costs = RunCosts(wb.Session, ctx)
+    request = TranscriptionRequest(
+        audio_path=stored.path,
+        sha256=stored.sha256,
+        duration_s=info.duration_s,
+        model=model,
+        language=opts.language,
+        prompt=opts.prompt,
+        options=dict(opts.extra),
+        on_call=costs,
+        on_progress=on_progress,
+        should_cancel=should_cancel,
+        chunk_store=repo.SqlChunkStore(wb.Session),
+        cache_key=key,
+    )
+    result = provider.transcribe(request)
+    cached = repo.CachedTranscript(
+        key,
+        provider.name,
+        result.model,
+        result.language,
+        result.text,
+        result.segments,
+        result.duration_s,
+        costs.cost_usd,
+        costs.list_cost_usd,
+    )
+    transcript_id = repo.create_transcript(
+        wb.Session,
+        repo.NewTranscript(
+            owner_id=user.id,
+            display_name=stored.display_name,
+            provider=provider.name,
+            model=result.model,
+            language=result.language,
+            text=result.text,
+            segments=result.segments,
+            duration_s=result.duration_s or info.duration_s,
+            audio_id=audio_id,
+            cache_key=key,
+            prompt=opts.prompt,
+        ),
+        cache=cached,
+    )
+    if opts.summarize:
+        summary_costs = RunCosts(
+            wb.Session,
+            LedgerContext(user.id, provider.name, stored.display_name, transcript_id=transcript_id, job_id=job_id),
+        )
+        _summarize_into(wb, transcript_id, user, provider, opts.summary_model, summary_costs)
+        costs.calls.extend(summary_costs.calls)
+    record = repo.get_transcript(wb.Session, transcript_id, user, audio_dir=str(wb.settings.audio_dir))
+    return TranscribeOutcome(record, False, costs.cost_usd, notices)
+
+
+def _check_model(model: str) -> None:
+    from datetime import date
+
+    from core import pricing
+
+    check = getattr(pricing, "check_model_allowed", None)
+    if check is not None:
+        check(model, date.today())
+
+
+def _from_cache(
+    wb: Workbench,
+    key: str,
+    user: UserRecord,
+    stored: StoredAudio,
+    audio_id: int,
+    opts: TranscribeOptions,
+    ctx: LedgerContext,
+) -> TranscriptRecord | None:
+    entry = repo.get_cache_entry(wb.Session, key)
+    if entry is None:
+        return None
+    transcript_id = repo.find_transcript_by_cache_key(wb.Session, user.id, key)
+    if transcript_id is None:
+        transcript_id = repo.create_transcript(
+            wb.Session,
+            repo.NewTranscript(
+                owner_id=user.id,
+                display_name=stored.display_name,
+                provider=entry.provider,
+                model=entry.model,
+                language=entry.language,
+                text=entry.text,
+                segments=entry.segments,
+                duration_s=entry.duration_s,
+                audio_id=audio_id,
+                cache_key=key,
+                prompt=opts.prompt,
+            ),
+        )
+    record_cache_hit(
+        wb.Session,
+        ctx,
+        model=entry.model,
+        audio_seconds=entry.duration_s,
+        saved_usd=entry.list_cost_usd,
+        transcript_id=transcript_id,
+    )
+    return repo.get_transcript(wb.Session, transcript_id, user, audio_dir=str(wb.settings.audio_dir))
+
+
+def summarize_transcript(
+    wb: Workbench,
+    transcript_id: int,
+    user: UserRecord,
+    *,
+    model: str | None = None,
+    provider: Provider | None = None,
+    job_id: int | None = None,
+) -> TranscriptRecord:
+    """(Re)write the summary of a stored transcript; never re-transcribes."""
+    record = repo.get_transcript(wb.Session, transcript_id, user)
+    if provider is None:
+        provider, _ = resolve_provider(wb, record.provider)
+    costs = RunCosts(
+        wb.Session,
+        LedgerContext(user.id, provider.name, record.display_name, transcript_id=transcript_id, job_id=job_id),
+    )
+    _summarize_into(wb, transcript_id, user, provider, model, costs)
+    return repo.get_transcript(wb.Session, transcript_id, user, audio_dir=str(wb.settings.audio_dir))
+
+
+def _summarize_into(
+    wb: Workbench,
+    transcript_id: int,
+    user: UserRecord,
+    provider: Provider,
+    model: str | None,
+    costs: RunCosts,
+) -> None:
+    record = repo.get_transcript(wb.Session, transcript_id, user)
+    result = provider.summarize(record.text, model=model, on_call=costs)
+    repo.set_summary(wb.Session, transcript_id, user, result.text, result.model)

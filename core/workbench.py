@@ -1,0 +1,30 @@
+"""The open application context: settings + database, built once and passed to every use case."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.config import Settings
+from core.db import make_engine, make_sessionmaker, migrate
+
+
+@dataclass
+class Workbench:
+    settings: Settings
+    engine: Engine
+    Session: sessionmaker[Session]
+
+    @classmethod
+    def open(cls, settings: Settings, *, run_migrations: bool = True) -> Workbench:
+        """Create folders, migrate to head, and connect."""
+        settings.ensure_dirs()
+        if run_migrations:
+            migrate(settings.db_url)
+        engine = make_engine(settings.db_url)
+        return cls(settings=settings, engine=engine, Session=make_sessionmaker(engine))
+
+    def close(self) -> None:
+        self.engine.dispose()

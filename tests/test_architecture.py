@@ -1,0 +1,28 @@
+"""Layering rules that keep the engine usable without Streamlit."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+CORE = Path(__file__).resolve().parent.parent / "core"
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_core_never_imports_streamlit():
+    offenders = [p.relative_to(CORE.parent) for p in CORE.rglob("*.py") if "streamlit" in _imports(p)]
+    assert offenders == []
+
+
+def test_the_walk_sees_the_core_modules():
+    # Guards the test above against silently scanning nothing.
+    assert len(list(CORE.rglob("*.py"))) >= 15

@@ -1,0 +1,79 @@
+"""Migrations: an empty database migrates to head, back down, and up again."""
+
+from __future__ import annotations
+
+from alembic import command
+from sqlalchemy import inspect, text
+
+from core.db import alembic_config, current_revision, head_revision, make_engine, migrate
+from core.models import Base
+
+
+def test_empty_database_migrates_to_head_and_matches_the_models(tmp_path):
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    assert current_revision(engine) == head_revision(url)
+    tables = set(inspect(engine).get_table_names())
+    assert set(Base.metadata.tables) <= tables
+    assert "transcripts_fts" in tables
+    for name, table in Base.metadata.tables.items():
+        cols = {c["name"] for c in inspect(engine).get_columns(name)}
+        assert {c.name for c in table.columns} <= cols, name
+    engine.dispose()
+
+
+def test_downgrade_to_base_and_up_again(tmp_path):
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    migrate(url)
+    command.downgrade(alembic_config(url), "base")
+    engine = make_engine(url)
+    assert "transcripts" not in inspect(engine).get_table_names()
+    migrate(url)
+    assert current_revision(engine) == head_revision(url)
+    engine.dispose()
+
+
+def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path):
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    engine.dispose()
+
+
+def test_fts_index_follows_inserts_updates_and_deletes(tmp_path):
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO users (name, role, active, is_demo, created_at) "
+                "VALUES ('u', 'member', 1, 0, '2026-01-01')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO transcripts (owner_id, display_name, provider, model, text, segments, speaker_names,"
+                " tags, duration_s, revision, is_demo, created_at, updated_at) VALUES (1, 'f', 'mock', 'm',"
+                " 'alpha beta', '[]', '{}', '[]', 1, 1, 0, '2026-01-01', '2026-01-01')"
+            )
+        )
+
+    def hits(word: str) -> int:
+        with engine.connect() as conn:
+            return conn.execute(
+                text("SELECT count(*) FROM transcripts_fts WHERE transcripts_fts MATCH :w"), {"w": word}
+            ).scalar()
+
+    assert hits("alpha") == 1
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE transcripts SET text = 'gamma' WHERE id = 1"))
+    assert (hits("alpha"), hits("gamma")) == (0, 1)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM transcripts WHERE id = 1"))
+    assert hits("gamma") == 0
+    engine.dispose()

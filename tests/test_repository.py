@@ -1,0 +1,97 @@
+"""Storage: revisions, visibility by user, full-text search that never errors."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from core import repository as repo
+from core.errors import InputError, NotFoundError
+from core.records import SNIPPET_CLOSE, SNIPPET_OPEN
+from core.service import transcribe_file
+from tests.conftest import FIXTURES
+
+
+@pytest.fixture
+def doc(wb, alice, mock_provider):
+    mock_provider.enqueue("Quarterly numbers look strong. The Kubernetes migration slipped a week.")
+    return transcribe_file(
+        wb, FIXTURES / "fmt_speech.mp3", "standup.mp3", alice, provider=mock_provider
+    ).transcript
+
+
+def test_edit_creates_a_revision_and_restores(wb, alice, doc):
+    seg = doc.segments[0]
+    edited = [dataclasses.replace(seg, text="Quarterly numbers look stellar.")]
+    number = repo.save_revision(wb.Session, doc.id, alice, edited, {"SPEAKER_1": "Dana"}, note="typo")
+    assert number == 2
+    now = repo.get_transcript(wb.Session, doc.id, alice)
+    assert now.revision == 2 and "stellar" in now.text and now.speaker_label("SPEAKER_1") == "Dana"
+    history = repo.list_revisions(wb.Session, doc.id, alice)
+    assert [r.number for r in history] == [2, 1]
+    assert history[0].author == "alice" and history[1].note == "original"
+    repo.save_revision(
+        wb.Session, doc.id, alice, history[1].segments, history[1].speaker_names, note="restore 1"
+    )
+    assert repo.get_transcript(wb.Session, doc.id, alice).text == history[1].text
+
+
+def test_members_cannot_see_each_other_but_admins_can(wb, alice, bob, admin, doc):
+    with pytest.raises(NotFoundError) as other:
+        repo.get_transcript(wb.Session, doc.id, bob)
+    with pytest.raises(NotFoundError) as missing:
+        repo.get_transcript(wb.Session, 99999, bob)
+    assert str(other.value).replace(str(doc.id), "N") == str(missing.value).replace("99999", "N")
+    assert repo.get_transcript(wb.Session, doc.id, admin).owner == "alice"
+    assert repo.list_transcripts(wb.Session, bob) == []
+    assert [t.id for t in repo.list_transcripts(wb.Session, admin, owner="alice")] == [doc.id]
+    with pytest.raises(NotFoundError):
+        repo.delete_transcript(wb.Session, doc.id, bob)
+    assert repo.search(wb.Session, bob, "Kubernetes") == []
+
+
+def test_search_finds_edited_words_with_safe_snippets(wb, alice, doc):
+    hits = repo.search(wb.Session, alice, "kubernetes")
+    assert [h.transcript_id for h in hits] == [doc.id]
+    assert f"{SNIPPET_OPEN}Kubernetes{SNIPPET_CLOSE}" in hits[0].snippet
+    repo.save_revision(
+        wb.Session, doc.id, alice, [dataclasses.replace(doc.segments[0], text="Zebra crossing")]
+    )
+    assert repo.search(wb.Session, alice, "kubernetes") == []
+    assert [h.transcript_id for h in repo.search(wb.Session, alice, "zebr")] == [doc.id]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '"',
+        "a AND",
+        "OR OR",
+        "NEAR(",
+        "*",
+        "col:word",
+        "'; DROP TABLE x; --",
+        "(((",
+        "^",
+        "-",
+        "\x00",
+        "émigré",
+        "",
+    ],
+)
+def test_search_never_errors_on_operators_or_quotes(wb, alice, doc, query):
+    assert isinstance(repo.search(wb.Session, alice, query), list)
+
+
+def test_delete_removes_transcript_and_search_entry(wb, alice, doc):
+    repo.delete_transcript(wb.Session, doc.id, alice)
+    with pytest.raises(NotFoundError):
+        repo.get_transcript(wb.Session, doc.id, alice)
+    assert repo.search(wb.Session, alice, "Kubernetes") == []
+
+
+@pytest.mark.parametrize("name", ["", " ", "../x", "a b", "x" * 65, "<script>", "-lead"])
+def test_bad_user_names_are_refused(wb, name):
+    with pytest.raises(InputError):
+        repo.get_or_create_user(wb.Session, name)
