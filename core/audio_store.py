@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from core.audio import AudioInfo, sanitize_display_name, upload_too_large, validate_file
+from core.audio import AudioInfo, sanitize_display_name, sha256_file, upload_too_large, validate_file
 from core.config import Settings
 from core.errors import StorageError
 
@@ -49,6 +49,16 @@ def _copy_limited(src: BinaryIO, dst: BinaryIO, limit: int, name: str) -> tuple[
     return digest.hexdigest(), total
 
 
+def _already_stored(source: Path, name: str, settings: Settings) -> StoredAudio | None:
+    """Hash a local file in place; if that content is stored already, skip the copy (a cache hit stays cheap)."""
+    sha256 = sha256_file(source)
+    existing = next(iter(sorted(settings.audio_dir.glob(f"{sha256}.*"))), None)
+    if existing is None:
+        return None
+    info = validate_file(existing, name, settings)
+    return StoredAudio(sha256=sha256, path=existing, bytes=existing.stat().st_size, display_name=name, info=info)
+
+
 def store_upload(source: Path | BinaryIO, display_name: str, settings: Settings) -> StoredAudio:
     """Validate an upload and keep it as audio_dir/<sha256>.<ext>; raises InputError and stores nothing on refusal.
 
@@ -60,6 +70,10 @@ def store_upload(source: Path | BinaryIO, display_name: str, settings: Settings)
     size = _known_size(source)
     if size is not None and size > limit:
         raise upload_too_large(size, limit, name)
+    if isinstance(source, Path):
+        known = _already_stored(source, name, settings)
+        if known is not None:
+            return known
     try:
         settings.tmp_dir.mkdir(parents=True, exist_ok=True)
         settings.audio_dir.mkdir(parents=True, exist_ok=True)
