@@ -1,0 +1,1 @@
+"""Benchmarks that print figures; run them from the repository root, e.g. `python -m bench.local`."""
