@@ -12,9 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from core import repository as repo
+from core.cli_admin import add_admin_commands
+from core.cli_jobs import add_job_commands
 from core.config import load_settings
 from core.errors import InputError, WorkbenchError
 from core.export import TEXT_FORMATS, render, to_dict
+from core.jobs import submit_transcription
 from core.providers import PROVIDERS
 from core.service import TranscribeOptions, transcribe_file
 from core.workbench import Workbench
@@ -62,6 +65,10 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
                 raise InputError(
                     "no such file" if not path.exists() else "not a regular file", filename=path.name or raw
                 )
+            if args.background:  # validate + store now, run in a worker: prints {"job": ID} and moves on
+                job = submit_transcription(wb, path, path.name, user, opts)
+                print(json.dumps({"job": job.id}), flush=True)
+                continue
             outcome = transcribe_file(wb, path, path.name, user, opts)
         except WorkbenchError as exc:
             _err(str(exc))
@@ -188,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--user")
     t.add_argument("--format", choices=TEXT_FORMATS, default="txt")
     t.add_argument("--no-cache", action="store_true")
+    t.add_argument("--background", action="store_true", help='queue as jobs; print {"job": ID} per file')
     t.set_defaults(func=cmd_transcribe)
 
     u = sub.add_parser("usage", help="spend and usage totals")
@@ -218,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("migrate", help="bring the database schema to the newest version")
     m.set_defaults(func=cmd_migrate)
+
+    add_job_commands(sub)
+    add_admin_commands(sub)
     return p
 
 

@@ -62,6 +62,19 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = None  # first run only: the password of the created `admin`
     cookie_key: SecretStr | None = None  # signs the login cookie; ≥ 32 bytes, else one is generated
 
+    # Quotas (0 = no limit): per user, transcriptions started in any 60 s, and jobs queued or running at once.
+    rate_transcriptions_per_minute: int = Field(30, ge=0, le=10_000)
+    rate_max_active_jobs: int = Field(20, ge=0, le=10_000)
+    alert_webhook_url: str | None = None  # budget alerts (80 % / 100 %) are POSTed here as JSON when set
+    log_format: Literal["json", "text"] = "json"  # json: one line per event with job id, user and duration
+
+    @field_validator("alert_webhook_url")
+    @classmethod
+    def _webhook_is_http(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value or None
+
     @field_validator("openai_base_url")
     @classmethod
     def _base_url_is_http(cls, value: str | None) -> str | None:

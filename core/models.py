@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.schema import UniqueConstraint
 
 
 def utcnow() -> datetime:
@@ -166,3 +167,81 @@ class ChunkResult(Base):
     idx: Mapped[int] = mapped_column(Integer, primary_key=True)
     result: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+# ---- security: team budget, quota holds, shares, audit log, budget alerts (migration 0004) ----------------
+
+
+class Budget(Base):
+    """Team-wide monthly limits (the single row with scope "team"); per-user limits live on users."""
+
+    __tablename__ = "budgets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16), unique=True)
+    monthly_usd: Mapped[float | None] = mapped_column(Float)
+    monthly_minutes: Mapped[float | None] = mapped_column(Float)
+    # Bumped by every quota check that reserves: that write serialises check + reserve across workers.
+    lock_version: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class QuotaReservation(Base):
+    """A hold on budget while a paid call runs (released once its charge is in the ledger), or a rate mark."""
+
+    __tablename__ = "quota_reservations"
+    __table_args__ = (Index("ix_quota_reservations_user_created", "user_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # "transcribe" | "summarize" | "rate"
+    usd: Mapped[float] = mapped_column(Float, default=0.0)
+    minutes: Mapped[float] = mapped_column(Float, default=0.0)
+    counts_rate: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    released_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Share(Base):
+    """A transcript its owner (or an admin) shared with another user to read."""
+
+    __tablename__ = "shares"
+    __table_args__ = (UniqueConstraint("transcript_id", "user_id", name="uq_shares_transcript_user"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    transcript_id: Mapped[int] = mapped_column(ForeignKey("transcripts.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AuditEvent(Base):
+    """Who did what to what, and when; never transcript text or secrets."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ts: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    target: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class AlertEvent(Base):
+    """A budget threshold (80 or 100 %) crossed; stored so each fires once per subject, metric and month."""
+
+    __tablename__ = "alert_events"
+    __table_args__ = (UniqueConstraint("subject", "metric", "threshold", "period", name="uq_alert_events_once"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ts: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    period: Mapped[str] = mapped_column(String(7))  # "2026-05", calendar month in UTC
+    subject: Mapped[str] = mapped_column(String(32))  # "team" or "user:<id>"
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    metric: Mapped[str] = mapped_column(String(8))  # "usd" | "minutes"
+    threshold: Mapped[int] = mapped_column(Integer)
+    used: Mapped[float] = mapped_column(Float)
+    limit_value: Mapped[float] = mapped_column(Float)
+    webhook: Mapped[str | None] = mapped_column(String(64))  # "sent 200", "failed: ...", None when not configured

@@ -6,12 +6,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.audit import add_event
 from core.errors import InputError, NotFoundError
-from core.models import AudioFile, CacheEntry, ChunkResult, Transcript, TranscriptRevision, User, utcnow
+from core.models import AudioFile, CacheEntry, ChunkResult, Share, Transcript, TranscriptRevision, User, utcnow
 from core.providers.base import Segment
 from core.records import (
     SNIPPET_CLOSE,
@@ -86,22 +87,30 @@ def upsert_audio(
     ext: str,
 ) -> int:
     """The audio_files id for this content, inserting the row the first time it is seen."""
-    with sm.begin() as s:
-        row = s.scalar(select(AudioFile).where(AudioFile.sha256 == sha256))
-        if row is None:
-            row = AudioFile(
-                sha256=sha256,
-                bytes=size,
-                duration_s=duration_s,
-                container=container,
-                codec=codec,
-                sample_rate=sample_rate,
-                channels=channels,
-                ext=ext,
-            )
+    with sm() as s:
+        found = s.scalar(select(AudioFile.id).where(AudioFile.sha256 == sha256))
+    if found is not None:
+        return found
+    row = AudioFile(
+        sha256=sha256,
+        bytes=size,
+        duration_s=duration_s,
+        container=container,
+        codec=codec,
+        sample_rate=sample_rate,
+        channels=channels,
+        ext=ext,
+    )
+    try:
+        with sm.begin() as s:
             s.add(row)
             s.flush()
-        return row.id
+            return row.id
+    except IntegrityError:  # the same content arrived through another worker at the same moment
+        with sm() as s:
+            existing = s.scalar(select(AudioFile.id).where(AudioFile.sha256 == sha256))
+        assert existing is not None
+        return existing
 
 
 @dataclass(frozen=True)
@@ -161,11 +170,10 @@ class NewTranscript:
     is_demo: bool = False
 
 
-def create_transcript(sm: SM, new: NewTranscript, *, cache: CachedTranscript | None = None) -> int:
-    """Store a transcript with its first revision (and its cache entry) in one transaction."""
-    seg_json = [seg.to_dict() for seg in new.segments]
-    with sm.begin() as s:
-        if cache is not None and s.get(CacheEntry, cache.key) is None:
+def _add_cache_entry(s: Session, new: NewTranscript, cache: CachedTranscript, seg_json: list[Any]) -> None:
+    # A savepoint: another worker may store the same key at the same moment; theirs is as good as ours.
+    try:
+        with s.begin_nested():
             s.add(
                 CacheEntry(
                     key=cache.key,
@@ -180,6 +188,16 @@ def create_transcript(sm: SM, new: NewTranscript, *, cache: CachedTranscript | N
                     list_cost_usd=cache.list_cost_usd,
                 )
             )
+    except IntegrityError:
+        pass
+
+
+def create_transcript(sm: SM, new: NewTranscript, *, cache: CachedTranscript | None = None) -> int:
+    """Store a transcript with its first revision (and its cache entry) in one transaction."""
+    seg_json = [seg.to_dict() for seg in new.segments]
+    with sm.begin() as s:
+        if cache is not None and s.get(CacheEntry, cache.key) is None:
+            _add_cache_entry(s, new, cache, seg_json)
         t = Transcript(
             owner_id=new.owner_id,
             audio_id=new.audio_id,
@@ -220,7 +238,11 @@ def _audio_sha(s: Session, audio_id: int | None) -> str:
 
 
 def _visible(stmt: Any, user: UserRecord) -> Any:
-    return stmt if user.is_admin else stmt.where(Transcript.owner_id == user.id)
+    """Admins see every transcript; members their own and the ones shared with them."""
+    if user.is_admin:
+        return stmt
+    shared = select(Share.transcript_id).where(Share.user_id == user.id)
+    return stmt.where(or_(Transcript.owner_id == user.id, Transcript.id.in_(shared)))
 
 
 def _load_visible(s: Session, transcript_id: int, user: UserRecord) -> Transcript:
@@ -228,6 +250,16 @@ def _load_visible(s: Session, transcript_id: int, user: UserRecord) -> Transcrip
     if t is None:
         # The same answer whether it is missing or someone else's: ids must not leak.
         raise NotFoundError(f"transcript {transcript_id} not found")
+    return t
+
+
+def load_writable(s: Session, transcript_id: int, user: UserRecord) -> Transcript:
+    """The transcript if this user may change it (its owner or an admin); a reader of a share is refused."""
+    t = _load_visible(s, transcript_id, user)
+    if not user.is_admin and t.owner_id != user.id:
+        raise InputError(
+            f"transcript {transcript_id} is shared with you to read; only its owner or an administrator can change it"
+        )
     return t
 
 
@@ -265,6 +297,12 @@ def get_transcript(sm: SM, transcript_id: int, user: UserRecord, *, audio_dir: s
         return _record(s, _load_visible(s, transcript_id, user), audio_dir)
 
 
+def get_writable_transcript(sm: SM, transcript_id: int, user: UserRecord) -> TranscriptRecord:
+    """The transcript, checked first that this user may change it."""
+    with sm() as s:
+        return _record(s, load_writable(s, transcript_id, user))
+
+
 def list_transcripts(sm: SM, user: UserRecord, *, owner: str | None = None, limit: int = 500) -> list[TranscriptRecord]:
     """Transcripts this user may see, newest first, optionally only one owner's."""
     with sm() as s:
@@ -277,7 +315,7 @@ def list_transcripts(sm: SM, user: UserRecord, *, owner: str | None = None, limi
 
 def set_summary(sm: SM, transcript_id: int, user: UserRecord, summary: str, model: str) -> None:
     with sm.begin() as s:
-        t = _load_visible(s, transcript_id, user)
+        t = load_writable(s, transcript_id, user)
         t.summary, t.summary_model = summary, model
 
 
@@ -293,7 +331,7 @@ def save_revision(
     seg_json = [seg.to_dict() for seg in segments]
     body = " ".join(seg.text.strip() for seg in segments if seg.text.strip())
     with sm.begin() as s:
-        t = _load_visible(s, transcript_id, user)
+        t = load_writable(s, transcript_id, user)
         names = dict(t.speaker_names or {}) if speaker_names is None else dict(speaker_names)
         number = (
             s.scalar(select(func.max(TranscriptRevision.number)).where(TranscriptRevision.transcript_id == t.id)) or 0
@@ -316,6 +354,7 @@ def save_revision(
             number,
             utcnow(),
         )
+        add_event(s, user.name, "edit", f"transcript {t.id}", f"revision {number}" + (f": {note}" if note else ""))
         return number
 
 
@@ -347,8 +386,10 @@ def list_revisions(sm: SM, transcript_id: int, user: UserRecord) -> list[Revisio
 def delete_transcript(sm: SM, transcript_id: int, user: UserRecord) -> None:
     """Delete a transcript and its revisions; only its owner or an admin may."""
     with sm.begin() as s:
-        t = _load_visible(s, transcript_id, user)
+        t = load_writable(s, transcript_id, user)
         s.execute(delete(TranscriptRevision).where(TranscriptRevision.transcript_id == t.id))
+        s.execute(delete(Share).where(Share.transcript_id == t.id))
+        add_event(s, user.name, "delete", f"transcript {t.id}", t.display_name)
         s.delete(t)
 
 
@@ -372,7 +413,8 @@ def search(sm: SM, user: UserRecord, query: str, *, limit: int = 50) -> list[Sea
         "snippet(transcripts_fts, 0, :o, :c, '…', 14) "
         "FROM transcripts_fts JOIN transcripts t ON t.id = transcripts_fts.rowid "
         "JOIN users u ON u.id = t.owner_id "
-        "WHERE transcripts_fts MATCH :q AND (:admin OR t.owner_id = :uid) "
+        "WHERE transcripts_fts MATCH :q AND (:admin OR t.owner_id = :uid "
+        "OR t.id IN (SELECT transcript_id FROM shares WHERE user_id = :uid)) "
         "ORDER BY bm25(transcripts_fts) LIMIT :lim"
     )
     with sm() as s:

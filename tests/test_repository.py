@@ -95,3 +95,36 @@ def test_delete_removes_transcript_and_search_entry(wb, alice, doc):
 def test_bad_user_names_are_refused(wb, name):
     with pytest.raises(InputError):
         repo.get_or_create_user(wb.Session, name)
+
+
+def test_concurrent_first_runs_of_the_same_content_do_not_collide(wb, alice):
+    """Two workers storing the same new audio and the same cache key at once both succeed."""
+    import threading
+
+    from core.providers.base import Segment
+
+    seg = [Segment(0.0, 1.0, "same words")]
+    cache = repo.CachedTranscript("k" * 64, "mock", "mock-1", "en", "same words", seg, 1.0, 0.0, 0.0)
+    ids: list[int] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def work() -> None:
+        try:
+            barrier.wait()
+            audio_id = repo.upsert_audio(wb.Session, sha256="c" * 64, size=10, duration_s=1.0, container="wav",
+                                         codec="pcm_s16le", sample_rate=16000, channels=1, ext="wav")
+            new = repo.NewTranscript(owner_id=alice.id, display_name="x.wav", provider="mock", model="mock-1",
+                                     language="en", text="same words", segments=seg, duration_s=1.0,
+                                     audio_id=audio_id, cache_key=cache.key)
+            ids.append(repo.create_transcript(wb.Session, new, cache=cache))
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(set(ids)) == 4
+    assert repo.get_cache_entry(wb.Session, cache.key) is not None
