@@ -428,6 +428,8 @@ def _probe_open(container: av.container.InputContainer, path: Path, name: str, k
             raise _refuse(f"is not an audio file we can read; upload {ACCEPTED_FORMATS}.", name)
         raise _refuse("contains no audio stream.", name)
     stream = audio[0]
+    if stream.codec_context is None or stream.codec_context.codec is None:
+        raise _unreadable(name, kind)  # a stream FFmpeg has no decoder for (e.g. 0 bits per sample)
     codec = stream.codec_context.codec.canonical_name
     container_name = _container_name(fmt, codec, kind)
     if container_name is None:

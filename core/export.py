@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from typing import Any
 
 from core.records import TranscriptRecord
@@ -25,7 +26,13 @@ def _inert_cue(text: str) -> str:
 
 def _srt_inert(text: str) -> str:
     # SRT has no escape syntax; a zero-width space after "<" keeps the text readable and never a tag.
-    return text.replace("<", "<\u200b").replace("{", "{\u200b")
+    return text.replace("<", "<\u200b").replace("{", "{\u200b").replace("-->", "--\u200b>")
+
+
+def _one_line(text: str) -> str:
+    """Cue text on one line: a line break in user text could end the cue and start a forged one."""
+    flat = "".join(" " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in text)
+    return " ".join(flat.split())
 
 
 def _line(record: TranscriptRecord, speaker: str | None, text: str) -> str:
@@ -44,7 +51,7 @@ def to_txt(record: TranscriptRecord, *, timestamps: bool = False) -> str:
 def to_srt(record: TranscriptRecord) -> str:
     blocks = []
     for i, seg in enumerate(record.segments, start=1):
-        text = _srt_inert(_line(record, seg.speaker, seg.text.strip()))
+        text = _srt_inert(_one_line(_line(record, seg.speaker, seg.text.strip())))
         blocks.append(f"{i}\n{_clock(seg.start, ',')} --> {_clock(seg.end, ',')}\n{text}\n")
     return "\n".join(blocks)
 
@@ -53,9 +60,9 @@ def to_vtt(record: TranscriptRecord) -> str:
     blocks = ["WEBVTT\n"]
     for seg in record.segments:
         label = record.speaker_label(seg.speaker)
-        body = _inert_cue(seg.text.strip())
+        body = _inert_cue(_one_line(seg.text))
         if label:
-            body = f"<v {_inert_cue(label)}>{body}"
+            body = f"<v {_inert_cue(_one_line(label))}>{body}"
         blocks.append(f"{_clock(seg.start, '.')} --> {_clock(seg.end, '.')}\n{body}\n")
     return "\n".join(blocks)
 

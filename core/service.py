@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from core import audit, quotas
 from core import repository as repo
 from core.audio_store import StoredAudio, store_upload
 from core.cache import cache_key
 from core.errors import InputError, ProviderError
+from core.export_docs import ExportFile, export_file
 from core.ledger import LedgerContext, RunCosts, record_cache_hit
-from core.pricing import estimate_cost
+from core.logging_setup import log_event
+from core.pricing import estimate_cost, model_info
 from core.providers import PROVIDERS, get_provider
 from core.providers.base import ChunkProgress, Provider, TranscriptionRequest
 from core.records import TranscriptRecord, UserRecord
@@ -21,6 +26,7 @@ from core.workbench import Workbench
 
 _LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 MAX_PROMPT_CHARS = 1000
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,9 @@ def transcribe_stored(
     job_id: int | None = None,
 ) -> TranscribeOutcome:
     """Transcribe audio already in the store (jobs resume from here)."""
+    started = time.perf_counter()
+    if job_id is None:  # a job was counted against the rate limit when it was submitted
+        quotas.check_rate(wb, user)
     notices: list[str] = []
     if provider is None:
         provider, notices = resolve_provider(wb, opts.provider)
@@ -156,6 +165,7 @@ def transcribe_stored(
         if hit is not None:
             if opts.summarize and hit.summary is None:
                 hit = summarize_transcript(wb, hit.id, user, model=opts.summary_model, provider=provider, job_id=job_id)
+            _log_run(user, job_id, provider.name, model, info.duration_s, True, 0.0, started)
             return TranscribeOutcome(hit, True, 0.0, notices)
 
     costs = RunCosts(wb.Session, ctx)
@@ -173,7 +183,9 @@ def transcribe_stored(
         chunk_store=repo.SqlChunkStore(wb.Session),
         cache_key=key,
     )
-    result = provider.transcribe(request)
+    # Checked and held before anything is sent; released once the charge is in the ledger.
+    with quotas.hold(wb, user, usd=estimate_cost(model, info.duration_s), minutes=info.duration_s / 60):
+        result = provider.transcribe(request)
     cached = repo.CachedTranscript(
         key,
         provider.name,
@@ -210,7 +222,16 @@ def transcribe_stored(
         _summarize_into(wb, transcript_id, user, provider, opts.summary_model, summary_costs)
         costs.calls.extend(summary_costs.calls)
     record = repo.get_transcript(wb.Session, transcript_id, user, audio_dir=str(wb.settings.audio_dir))
+    _log_run(user, job_id, provider.name, result.model, info.duration_s, False, costs.cost_usd, started)
     return TranscribeOutcome(record, False, costs.cost_usd, notices)
+
+
+def _log_run(user: UserRecord, job_id: int | None, provider: str, model: str, audio_s: float, cached: bool,
+             cost_usd: float, started: float) -> None:  # fmt: skip
+    # Facts only: never the transcript text or the audio.
+    log_event(log, "transcribe", user=user.name, job_id=job_id, provider=provider, model=model,
+              audio_s=round(audio_s, 3), cached=cached, cost_usd=round(cost_usd, 6),
+              duration_ms=int((time.perf_counter() - started) * 1000))  # fmt: skip
 
 
 def _check_model(model: str) -> None:
@@ -293,6 +314,28 @@ def _summarize_into(
     model: str | None,
     costs: RunCosts,
 ) -> None:
-    record = repo.get_transcript(wb.Session, transcript_id, user)
-    result = provider.summarize(record.text, model=model, on_call=costs)
+    record = repo.get_writable_transcript(wb.Session, transcript_id, user)  # refused before anything is paid
+    usd = _summary_estimate(wb, provider, model, record.text)
+    with quotas.hold(wb, user, usd=usd, minutes=0.0, kind="summarize", what="This summary"):
+        result = provider.summarize(record.text, model=model, on_call=costs)
     repo.set_summary(wb.Session, transcript_id, user, result.text, result.model)
+
+
+def _summary_estimate(wb: Workbench, provider: Provider, model: str | None, text: str) -> float:
+    """A generous estimate of a chat summary's charge: ~3 characters a token in, a tenth of that out."""
+    if provider.name != "openai":  # mock and local summarise for free
+        return 0.0
+    info = model_info(model or wb.settings.summary_model)
+    if info is None or not info.charged or info.unit != "token":
+        return 0.0
+    tokens_in = len(text) / 3 + 500
+    tokens_out = 1000 + tokens_in / 10
+    return (tokens_in * info.usd_per_m_text_in + tokens_out * info.usd_per_m_out) / 1_000_000
+
+
+def export_transcript(wb: Workbench, transcript_id: int, user: UserRecord, fmt: str) -> ExportFile:
+    """One transcript as a download in any export format, through the visibility check; audited."""
+    record = repo.get_transcript(wb.Session, transcript_id, user)
+    exported = export_file(record, fmt)
+    audit.record(wb.Session, user.name, "export", f"transcript {record.id}", fmt)
+    return exported
