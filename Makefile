@@ -50,6 +50,7 @@ bench: install-dev
 	$(BIN)/python -m bench.cache
 	$(BIN)/python -m bench.longaudio
 	$(BIN)/python -m bench.analytics --events 1000000
+	$(BIN)/python -m bench.jobs
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tests/artifacts

@@ -235,9 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     func: Callable[[argparse.Namespace], int] = args.func
     try:
+        _setup_logging(args.command)
         return func(args)
     except WorkbenchError as exc:
         _err(str(exc))
@@ -250,6 +250,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         _err(f"unexpected error: {type(exc).__name__}: {_first_line(exc)} (run with --debug for details)")
         return EXIT_UNEXPECTED
+
+
+def _setup_logging(command: str) -> None:
+    """JSON log lines with secrets redacted; one-shot commands log only warnings so stderr stays for errors."""
+    from core.logging_setup import configure_logging
+
+    configure_logging(load_settings())
+    if command != "worker":
+        logging.getLogger().setLevel(logging.WARNING)
 
 
 def _first_line(exc: Any) -> str:
