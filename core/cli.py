@@ -19,6 +19,7 @@ from core.errors import InputError, WorkbenchError
 from core.export import TEXT_FORMATS, render, to_dict
 from core.jobs import submit_transcription
 from core.providers import PROVIDERS
+from core.records import UserRecord
 from core.service import TranscribeOptions, transcribe_file
 from core.workbench import Workbench
 
@@ -40,7 +41,7 @@ def _open() -> Workbench:
     return Workbench.open(load_settings())
 
 
-def _acting_user(wb: Workbench, name: str | None) -> repo.UserRecord:
+def _acting_user(wb: Workbench, name: str | None) -> UserRecord:
     name = name or DEFAULT_CLI_USER
     return repo.get_or_create_user(wb.Session, name, "admin" if name == DEFAULT_CLI_USER else "member")
 

@@ -61,9 +61,7 @@ def mock_provider() -> MockProvider:
 
 def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
     """Environment for running `python -m core` in a subprocess against `data_dir`."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_") and not k.startswith("OPENAI_")
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_") and not k.startswith("OPENAI_")}
     env.update({"PYTHONPATH": str(REPO_ROOT), "WORKBENCH_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"})
     env.update(extra)
     return env

@@ -47,9 +47,7 @@ def test_transcribe_json_contract_and_cache(tmp_path):
     assert len(row["sha256"]) == 64 and row["duration_s"] > 1 and row["summary"]
     assert row["segments"] and set(row["segments"][0]) == SEGMENT_KEYS
     assert row["cost_usd"] == 0.0
-    again = json.loads(
-        run(tmp_path, "transcribe", str(FIXTURES / "fmt_speech.mp3"), "--format", "json").stdout
-    )
+    again = json.loads(run(tmp_path, "transcribe", str(FIXTURES / "fmt_speech.mp3"), "--format", "json").stdout)
     assert again["cached"] and again["id"] == row["id"] and again["text"] == row["text"]
 
 
@@ -80,9 +78,7 @@ def test_text_formats(tmp_path, fmt, marker):
 
 def test_transcripts_list_show_and_not_permitted(tmp_path):
     row = json.loads(
-        run(
-            tmp_path, "transcribe", str(FIXTURES / "fmt_speech.flac"), "--user", "alice", "--format", "json"
-        ).stdout
+        run(tmp_path, "transcribe", str(FIXTURES / "fmt_speech.flac"), "--user", "alice", "--format", "json").stdout
     )
     listed = json.loads(run(tmp_path, "transcripts", "list", "--user", "alice", "--json").stdout)
     assert [t["id"] for t in listed] == [row["id"]]
@@ -100,9 +96,7 @@ def test_usage_json_keys_and_totals(tmp_path):
     run(tmp_path, "transcribe", str(FIXTURES / "fmt_speech.mp3"), "--user", "alice")
     res = run(tmp_path, "usage", "--json", "--user", "alice")
     usage = json.loads(res.stdout)
-    assert {"calls", "cost_usd", "audio_seconds", "cache_hits", "saved_usd", "by_model", "by_user"} <= set(
-        usage
-    )
+    assert {"calls", "cost_usd", "audio_seconds", "cache_hits", "saved_usd", "by_model", "by_user"} <= set(usage)
     assert usage["calls"] == 2 and usage["cache_hits"] == 1 and usage["cost_usd"] == 0
     assert usage["saved_usd"] > 0 and "mock-1" in usage["by_model"] and set(usage["by_user"]) == {"alice"}
 

@@ -51,8 +51,7 @@ def test_fts_index_follows_inserts_updates_and_deletes(tmp_path):
     with engine.begin() as conn:
         conn.execute(
             text(
-                "INSERT INTO users (name, role, active, is_demo, created_at) "
-                "VALUES ('u', 'member', 1, 0, '2026-01-01')"
+                "INSERT INTO users (name, role, active, is_demo, created_at) VALUES ('u', 'member', 1, 0, '2026-01-01')"
             )
         )
         conn.execute(

@@ -16,9 +16,7 @@ from tests.conftest import FIXTURES
 @pytest.fixture
 def doc(wb, alice, mock_provider):
     mock_provider.enqueue("Quarterly numbers look strong. The Kubernetes migration slipped a week.")
-    return transcribe_file(
-        wb, FIXTURES / "fmt_speech.mp3", "standup.mp3", alice, provider=mock_provider
-    ).transcript
+    return transcribe_file(wb, FIXTURES / "fmt_speech.mp3", "standup.mp3", alice, provider=mock_provider).transcript
 
 
 def test_edit_creates_a_revision_and_restores(wb, alice, doc):
@@ -31,9 +29,7 @@ def test_edit_creates_a_revision_and_restores(wb, alice, doc):
     history = repo.list_revisions(wb.Session, doc.id, alice)
     assert [r.number for r in history] == [2, 1]
     assert history[0].author == "alice" and history[1].note == "original"
-    repo.save_revision(
-        wb.Session, doc.id, alice, history[1].segments, history[1].speaker_names, note="restore 1"
-    )
+    repo.save_revision(wb.Session, doc.id, alice, history[1].segments, history[1].speaker_names, note="restore 1")
     assert repo.get_transcript(wb.Session, doc.id, alice).text == history[1].text
 
 
@@ -55,9 +51,7 @@ def test_search_finds_edited_words_with_safe_snippets(wb, alice, doc):
     hits = repo.search(wb.Session, alice, "kubernetes")
     assert [h.transcript_id for h in hits] == [doc.id]
     assert f"{SNIPPET_OPEN}Kubernetes{SNIPPET_CLOSE}" in hits[0].snippet
-    repo.save_revision(
-        wb.Session, doc.id, alice, [dataclasses.replace(doc.segments[0], text="Zebra crossing")]
-    )
+    repo.save_revision(wb.Session, doc.id, alice, [dataclasses.replace(doc.segments[0], text="Zebra crossing")])
     assert repo.search(wb.Session, alice, "kubernetes") == []
     assert [h.transcript_id for h in repo.search(wb.Session, alice, "zebr")] == [doc.id]
 
@@ -112,11 +106,29 @@ def test_concurrent_first_runs_of_the_same_content_do_not_collide(wb, alice):
     def work() -> None:
         try:
             barrier.wait()
-            audio_id = repo.upsert_audio(wb.Session, sha256="c" * 64, size=10, duration_s=1.0, container="wav",
-                                         codec="pcm_s16le", sample_rate=16000, channels=1, ext="wav")
-            new = repo.NewTranscript(owner_id=alice.id, display_name="x.wav", provider="mock", model="mock-1",
-                                     language="en", text="same words", segments=seg, duration_s=1.0,
-                                     audio_id=audio_id, cache_key=cache.key)
+            audio_id = repo.upsert_audio(
+                wb.Session,
+                sha256="c" * 64,
+                size=10,
+                duration_s=1.0,
+                container="wav",
+                codec="pcm_s16le",
+                sample_rate=16000,
+                channels=1,
+                ext="wav",
+            )
+            new = repo.NewTranscript(
+                owner_id=alice.id,
+                display_name="x.wav",
+                provider="mock",
+                model="mock-1",
+                language="en",
+                text="same words",
+                segments=seg,
+                duration_s=1.0,
+                audio_id=audio_id,
+                cache_key=cache.key,
+            )
             ids.append(repo.create_transcript(wb.Session, new, cache=cache))
         except BaseException as exc:  # noqa: BLE001 - collected for the assertion below
             errors.append(exc)

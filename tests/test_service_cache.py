@@ -36,9 +36,7 @@ def test_second_run_is_a_cache_hit_with_no_call(wb, alice, mock_provider: MockPr
 
 def test_no_cache_forces_a_run(wb, alice, mock_provider):
     transcribe_file(wb, SPEECH, "a.mp3", alice, provider=mock_provider)
-    again = transcribe_file(
-        wb, SPEECH, "a.mp3", alice, TranscribeOptions(use_cache=False), provider=mock_provider
-    )
+    again = transcribe_file(wb, SPEECH, "a.mp3", alice, TranscribeOptions(use_cache=False), provider=mock_provider)
     assert not again.cached
     assert len(mock_provider.history) == 2
 
@@ -71,12 +69,8 @@ def test_key_ignores_options_that_do_not_change_text():
 
 
 def test_mock_is_deterministic_and_spans_the_duration(wb, alice):
-    a = transcribe_file(
-        wb, SPEECH, "a.mp3", alice, TranscribeOptions(use_cache=False), provider=MockProvider()
-    )
-    b = transcribe_file(
-        wb, SPEECH, "a.mp3", alice, TranscribeOptions(use_cache=False), provider=MockProvider()
-    )
+    a = transcribe_file(wb, SPEECH, "a.mp3", alice, TranscribeOptions(use_cache=False), provider=MockProvider())
+    b = transcribe_file(wb, SPEECH, "a.mp3", alice, TranscribeOptions(use_cache=False), provider=MockProvider())
     assert a.transcript.text == b.transcript.text
     segs = a.transcript.segments
     assert segs[0].start == 0.0 and abs(segs[-1].end - a.transcript.duration_s) < 0.01
@@ -98,12 +92,8 @@ def test_refused_file_stores_nothing(wb, alice, mock_provider):
 
 
 def test_summary_is_stored_and_reused_on_a_hit(wb, alice, mock_provider):
-    first = transcribe_file(
-        wb, SPEECH, "a.mp3", alice, TranscribeOptions(summarize=True), provider=mock_provider
-    )
+    first = transcribe_file(wb, SPEECH, "a.mp3", alice, TranscribeOptions(summarize=True), provider=mock_provider)
     assert first.transcript.summary
-    second = transcribe_file(
-        wb, SPEECH, "a.mp3", alice, TranscribeOptions(summarize=True), provider=mock_provider
-    )
+    second = transcribe_file(wb, SPEECH, "a.mp3", alice, TranscribeOptions(summarize=True), provider=mock_provider)
     assert second.cached and second.transcript.summary == first.transcript.summary
     assert len(mock_provider.summaries) == 1
