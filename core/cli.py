@@ -168,9 +168,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(_args: argparse.Namespace) -> int:
+    from core.auth import ensure_admin
+
     settings = load_settings()
-    Workbench.open(settings)
+    wb = Workbench.open(settings)
     print(f"database at head: {settings.db_url.split('///')[-1]}")
+    generated = ensure_admin(wb)  # `make run` migrates first, so a first start shows the password here
+    if generated:
+        print(f"First start: created user 'admin' with password {generated} — sign in and change it.")
     return EXIT_OK
 
 

@@ -61,7 +61,7 @@ def test_spend_per_day_stacks_one_trace_per_model_biggest_first() -> None:
 def test_spend_per_day_leaves_out_models_that_cost_nothing() -> None:
     free = pd.DataFrame({"day": [D1], "model": ["tiny.en"], "cost_usd": [0.0], "list_cost_usd": [0.0]})
     assert [t.name for t in charts.spend_per_day(pd.concat([spend(), free])).data] == ["gpt-transcribe", "whisper-1"]
-    assert charts.spend_per_day(free).layout.annotations[0].text == charts.EMPTY_TEXT
+    assert charts.spend_per_day(free).layout.annotations[0].text == charts.NOTHING_CHARGED
 
 
 def test_a_model_keeps_its_color_across_charts() -> None:
@@ -135,3 +135,26 @@ def test_an_empty_frame_gives_a_titled_figure_that_says_so(builder, columns) -> 
 )
 def test_format_usd(value: float | None, expected: str) -> None:
     assert charts.format_usd(value) == expected
+
+
+def test_a_short_period_gets_whole_day_ticks_and_whole_count_ticks() -> None:
+    one_day = pd.DataFrame({"day": [D1], "cache_hits": [1], "calls": [2], "saved_usd": [0.01]})
+    fig = charts.cache_savings(one_day)
+    assert fig.layout.xaxis.dtick == 86_400_000 and fig.layout.xaxis.tickformat == "%b %d"
+    assert fig.layout.yaxis.dtick == 1
+
+
+def test_costliest_files_fall_back_to_list_price_when_nothing_was_charged() -> None:
+    free = pd.DataFrame(
+        {
+            "file_name": ["a.mp3", "b.mp3"],
+            "user": ["u", "u"],
+            "model": ["mock-1", "mock-1"],
+            "cost_usd": [0.0, 0.0],
+            "list_cost_usd": [0.002, 0.005],
+            "audio_minutes": [0.3, 0.8],
+        }
+    )
+    fig = charts.costliest_files(free)
+    assert list(fig.data[0].x) == [0.005, 0.002]
+    assert "List-price" in fig.layout.xaxis.title.text and fig.layout.xaxis.rangemode == "tozero"

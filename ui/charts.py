@@ -19,6 +19,7 @@ from plotly.subplots import make_subplots
 from core.pricing import load_models
 
 EMPTY_TEXT = "No usage in this period"
+NOTHING_CHARGED = "Nothing was charged in this period"
 PALETTE: tuple[str, ...] = tuple(qualitative.Plotly + qualitative.Safe)
 ACCENT = "#636EFA"
 SAVED = "#00CC96"
@@ -57,12 +58,24 @@ def _label(value: object) -> str:
     return html.escape(str(value), quote=False)
 
 
-def _empty(title: str) -> go.Figure:
+def _empty(title: str, text: str = EMPTY_TEXT) -> go.Figure:
     fig = go.Figure()
-    fig.add_annotation(text=EMPTY_TEXT, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.add_annotation(text=text, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return _style(fig, title)
+
+
+def _day_axis(fig: go.Figure, days: pd.Series) -> None:
+    # Plotly picks sub-day ticks ("23:59:59.9996") for a range of a day or two; whole days read better.
+    distinct = pd.to_datetime(days).dt.normalize().nunique()
+    ticks = {"dtick": 86_400_000} if distinct <= 10 else {}
+    fig.update_xaxes(title_text="Day", type="date", tickformat="%b %d", **ticks)
+
+
+def _count_ticks(peak: float) -> dict[str, object]:
+    # Small whole-number counts get one tick per unit, not 0, 0.2, 0.4 ... printed as "0 0 0 1".
+    return {"tickformat": ",d", "dtick": 1} if peak <= 5 else {"tickformat": ",d"}
 
 
 _LEGENDS = {
@@ -89,7 +102,7 @@ def spend_per_day(df: pd.DataFrame) -> go.Figure:
     totals = df.groupby("model", sort=False)["cost_usd"].sum().sort_values(ascending=False)
     totals = totals[totals > 0]  # free and uncharged models add nothing to see, only legend entries
     if totals.empty:
-        return _empty(title)
+        return _empty(title, EMPTY_TEXT if df.empty else NOTHING_CHARGED)
     colors = model_colors(totals.index)
     fig = go.Figure()
     for model in totals.index:  # biggest spender at the bottom of each stack
@@ -105,7 +118,7 @@ def spend_per_day(df: pd.DataFrame) -> go.Figure:
             )
         )
     fig.update_layout(barmode="stack", bargap=0.15)
-    fig.update_xaxes(title_text="Day")
+    _day_axis(fig, df["day"])
     fig.update_yaxes(title_text="Spend (USD)", tickprefix="$", tickformat=",.2f")
     return _style(fig, title, legend="right")
 
@@ -126,7 +139,8 @@ def minutes_per_user(df: pd.DataFrame) -> go.Figure:
             hovertemplate="%{y}: %{x:,.1f} min, %{customdata}<extra></extra>",
         )
     )
-    fig.update_xaxes(title_text="Audio minutes", tickformat=",.0f")
+    peak = float(ordered["audio_minutes"].max())
+    fig.update_xaxes(title_text="Audio minutes", tickformat=",.1f" if peak < 10 else ",.0f", rangemode="tozero")
     fig.update_yaxes(title_text="User", type="category")
     return _style(fig, title, legend=None)
 
@@ -160,8 +174,10 @@ def cache_savings(df: pd.DataFrame) -> go.Figure:
         ),
         secondary_y=True,
     )
-    fig.update_xaxes(title_text="Day")
-    fig.update_yaxes(title_text="Cache hits", tickformat=",d", rangemode="tozero", secondary_y=False)
+    _day_axis(fig, df["day"])
+    fig.update_yaxes(
+        title_text="Cache hits", rangemode="tozero", secondary_y=False, **_count_ticks(float(df["cache_hits"].max()))
+    )
     fig.update_yaxes(
         title_text="Saved (USD)",
         tickprefix="$",
@@ -218,7 +234,10 @@ def costliest_files(df: pd.DataFrame) -> go.Figure:
     title = "Costliest files"
     if df.empty:
         return _empty(title)
-    ordered = df.sort_values("cost_usd", ascending=False).reset_index(drop=True)
+    # Free providers charge nothing: then the list-price equivalent is what is worth comparing.
+    charged = float(df["cost_usd"].sum()) > 0 or "list_cost_usd" not in df
+    value = "cost_usd" if charged else "list_cost_usd"
+    ordered = df.sort_values(value, ascending=False).reset_index(drop=True)
     # A file name can repeat across users: the user goes into the label, a rank keeps each bar distinct.
     labels = [
         f"{i + 1}. {_label(f)} ({_label(u)})"
@@ -231,16 +250,18 @@ def costliest_files(df: pd.DataFrame) -> go.Figure:
         part = ordered[ordered["model"] == model]
         fig.add_trace(
             go.Bar(
-                x=part["cost_usd"],
+                x=part[value],
                 y=part["label"],
                 orientation="h",
                 name=_label(model),
                 marker_color=colors[model],
-                customdata=[(format_usd(c), m) for c, m in zip(part["cost_usd"], part["audio_minutes"], strict=True)],
+                customdata=[(format_usd(c), m) for c, m in zip(part[value], part["audio_minutes"], strict=True)],
                 hovertemplate="%{y}<br>%{fullData.name}: %{customdata[0]}, %{customdata[1]:,.1f} min<extra></extra>",
             )
         )
-    fig.update_xaxes(title_text="Cost (USD)", tickprefix="$", tickformat=",.2f")
+    axis_title = "Cost (USD)" if charged else "List-price equivalent (USD) — nothing was charged"
+    fig.update_xaxes(title_text=axis_title, tickprefix="$", tickformat=",.4f" if not charged else ",.2f",
+                     rangemode="tozero")  # fmt: skip
     fig.update_yaxes(
         title_text=None, type="category", categoryorder="array", categoryarray=labels[::-1], automargin=True
     )

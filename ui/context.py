@@ -32,7 +32,8 @@ def _release(wb: Workbench) -> None:
 
 
 @st.cache_resource(show_spinner=False, on_release=_release)
-def _open_workbench(_key: str, _settings: Settings) -> Workbench:
+def _open_workbench(key: str, _settings: Settings) -> Workbench:
+    # `key` (the data dir + database URL) is hashed; `_settings` is not, so one workbench per database.
     configure_logging(_settings)  # JSON or text lines on stderr, secrets scrubbed; once per process
     wb = Workbench.open(_settings)
     generated = auth.ensure_admin(wb)
@@ -59,7 +60,7 @@ def _stop_consumer(consumer: Any) -> None:
 
 
 @st.cache_resource(show_spinner=False, on_release=_stop_consumer)
-def _consumer(_key: str, _wb: Workbench) -> Any:
+def _consumer(key: str, _wb: Workbench) -> Any:
     from core import jobs
 
     return jobs.start_embedded_consumer(_wb)
