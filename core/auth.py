@@ -212,7 +212,8 @@ def set_active(wb: Workbench, name: str, active: bool) -> None:
     log.info("User %r %s.", name, "activated" if active else "deactivated")
 
 
-def _limit(value: float | None, what: str) -> float | None:
+def budget_limit(value: float | None, what: str) -> float | None:
+    """A monthly limit as stored: None (no limit) or a finite number of 0 or more; InputError otherwise."""
     if value is None:
         return None
     if not math.isfinite(value) or value < 0:
@@ -225,8 +226,8 @@ def set_budget(wb: Workbench, name: str, monthly_usd: float | None, monthly_minu
     _update(
         wb,
         name,
-        monthly_usd_budget=_limit(monthly_usd, "USD"),
-        monthly_minutes_budget=_limit(monthly_minutes, "minutes"),
+        monthly_usd_budget=budget_limit(monthly_usd, "USD"),
+        monthly_minutes_budget=budget_limit(monthly_minutes, "minutes"),
     )
 
 

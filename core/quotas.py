@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from core import audit, auth
 from core import repository as repo
-from core.errors import InputError, QuotaError
+from core.errors import QuotaError
 from core.logging_setup import log_event
 from core.models import AlertEvent, Budget, Job, QuotaReservation, UsageEvent, User, utcnow
 from core.records import UserRecord
@@ -462,14 +462,6 @@ def banner_lines(status: BudgetStatus) -> list[tuple[str, str]]:
 # ---- setting limits ------------------------------------------------------------------------------------
 
 
-def _limit(value: float | None, what: str) -> float | None:
-    if value is None:
-        return None
-    if not math.isfinite(value) or value < 0:
-        raise InputError(f"the monthly {what} budget must be a number of 0 or more (or empty for no limit)")
-    return float(value)
-
-
 def _describe(usd: float | None, minutes: float | None) -> str:
     return f"USD {'none' if usd is None else f'{usd:g}'}, minutes {'none' if minutes is None else f'{minutes:g}'}"
 
@@ -483,7 +475,7 @@ def team_budget(wb: Workbench) -> tuple[float | None, float | None]:
 
 def set_team_budget(wb: Workbench, usd: float | None, minutes: float | None, *, actor: str) -> None:
     """Set (None: remove) the team-wide monthly limits; audited."""
-    usd, minutes = _limit(usd, "USD"), _limit(minutes, "minutes")
+    usd, minutes = auth.budget_limit(usd, "USD"), auth.budget_limit(minutes, "minutes")
     with wb.Session.begin() as s:
         _lock(s)
         row = _team_row(s)

@@ -17,7 +17,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from core import auth
+from core import audit, auth
 from core import repository as repo
 from core.analytics import Analytics, UsageFilter
 from core.config import Settings
@@ -165,6 +165,8 @@ def test_add_user_form_creates_a_user_who_can_sign_in(site: Workbench) -> None:
     assert auth.check_password(site.settings, "carol", "carol-password")
     assert "carol" in list(at.dataframe[0].value["user"])  # the table already shows the new user
     assert at.text_input(key="new_password").value == ""
+    added = audit.list_events(site.Session, action="user_add")
+    assert [(e.actor, e.target) for e in added] == [("admin", "user carol")]
 
 
 @pytest.mark.parametrize(
@@ -197,6 +199,9 @@ def test_edit_user_deactivates_changes_role_and_resets_password(site: Workbench)
     carol = repo.get_user(site.Session, "carol")
     assert carol is not None and not carol.active and carol.role == "admin"
     assert auth.check_password(site.settings, "carol", "new-carol-password")
+    logged = {(e.actor, e.action, e.target) for e in audit.list_events(site.Session, actor="admin")}
+    assert {("admin", "role", "user carol"), ("admin", "user_deactivate", "user carol"),
+            ("admin", "password", "user carol")} <= logged  # fmt: skip
 
 
 def test_edit_user_refuses_a_bad_password_before_changing_anything(site: Workbench) -> None:
@@ -227,6 +232,7 @@ def test_budget_save_persists_and_empty_removes_it(site: Workbench) -> None:
     assert "Saved the monthly budget of carol" in at.success[0].value
     carol = repo.get_user(site.Session, "carol")
     assert carol is not None and (carol.monthly_usd_budget, carol.monthly_minutes_budget) == (25.0, 600.0)
+    assert [(e.actor, e.target) for e in audit.list_events(site.Session, action="budget")] == [("admin", "user carol")]
     row = at.dataframe[0].value.set_index("user").loc["carol"]
     assert (row["budget_usd"], row["budget_minutes"]) == (25.0, 600.0)
 

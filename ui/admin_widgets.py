@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import pandas as pd
 import streamlit as st
 
-from core import auth
+from core import audit, auth, quotas
 from core import repository as repo
 from core.analytics import Analytics, UsageFilter
 from core.config import Settings
@@ -161,6 +161,13 @@ def show_notice(section: str) -> None:
         (st.success if stored[1] else st.error)(md(stored[2]))
 
 
+def _actor() -> str:
+    """The signed-in admin, for the audit log."""
+    from ui.context import USER_KEY
+
+    return str(st.session_state.get(USER_KEY) or "?")
+
+
 def on_add_user(wb: Workbench) -> None:
     """The "Add a user" form's callback."""
     ss = st.session_state
@@ -168,6 +175,7 @@ def on_add_user(wb: Workbench) -> None:
         user = auth.add_user(wb, ss["new_name"], ss["new_role"], ss["new_password"])
     except WorkbenchError as exc:
         return _notice("add", False, str(exc))
+    audit.record(wb.Session, _actor(), "user_add", f"user {user.name}", f"role {user.role}")
     ss["new_name"] = ss["new_password"] = ""
     _notice("add", True, f"Added {user.name} ({user.role}).")
 
@@ -185,12 +193,15 @@ def on_edit_user(wb: Workbench, name: str) -> None:
             auth.check_password_rules(password)  # refuse a bad password before changing anything
         if role != before.role:
             auth.set_role(wb, name, role)
+            audit.record(wb.Session, _actor(), "role", f"user {name}", f"{before.role} -> {role}")
             done.append(f"role set to {role}")
         if active != before.active:
             auth.set_active(wb, name, active)
+            audit.record(wb.Session, _actor(), "user_activate" if active else "user_deactivate", f"user {name}")
             done.append("can sign in again" if active else "deactivated")
         if password:
             auth.set_password(wb, name, password)
+            audit.record(wb.Session, _actor(), "password", f"user {name}", "reset by an administrator")
             ss[f"password_{name}"] = ""
             done.append("password reset")
     except WorkbenchError as exc:
@@ -221,7 +232,7 @@ def on_save_budget(wb: Workbench, name: str) -> None:
     try:
         usd = parse_limit(ss[f"budget_usd_{name}"], "USD")
         minutes = parse_limit(ss[f"budget_minutes_{name}"], "minutes")
-        auth.set_budget(wb, name, usd, minutes)
+        quotas.set_user_budget(wb, name, usd, minutes, actor=_actor())
     except WorkbenchError as exc:
         return _notice("budget", False, str(exc))
     _notice("budget", True, f"Saved the monthly budget of {name}.")
