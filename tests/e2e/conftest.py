@@ -57,7 +57,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: f
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`streamlit run app.py` with a fresh data dir, the admin password from the environment, one member."""
     if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (make browser)")
+        pytest.fail("Debian's chromium is not installed: run `make browser` (make test does)")
     data = tmp_path_factory.mktemp("e2e") / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKBENCH_", "OPENAI_"))}
     env.update(
@@ -92,8 +92,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as p:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
