@@ -18,7 +18,7 @@ from core.errors import InputError, ProviderError
 from core.export_docs import ExportFile, export_file
 from core.ledger import LedgerContext, RunCosts, record_cache_hit
 from core.logging_setup import log_event
-from core.pricing import estimate_cost, model_info
+from core.pricing import check_model_allowed, estimate_cost, model_info
 from core.providers import PROVIDERS, get_provider
 from core.providers.base import ChunkProgress, Provider, TranscriptionRequest
 from core.records import TranscriptRecord, UserRecord
@@ -137,7 +137,7 @@ def transcribe_stored(
     if provider is None:
         provider, notices = resolve_provider(wb, opts.provider)
     model = opts.model or provider.default_model()
-    _check_model(model)
+    check_model_allowed(model)  # a model past its shutdown date is refused, naming the replacement
     info = stored.info
     audio_id = repo.upsert_audio(
         wb.Session,
@@ -232,16 +232,6 @@ def _log_run(user: UserRecord, job_id: int | None, provider: str, model: str, au
     log_event(log, "transcribe", user=user.name, job_id=job_id, provider=provider, model=model,
               audio_s=round(audio_s, 3), cached=cached, cost_usd=round(cost_usd, 6),
               duration_ms=int((time.perf_counter() - started) * 1000))  # fmt: skip
-
-
-def _check_model(model: str) -> None:
-    from datetime import date
-
-    from core import pricing
-
-    check = getattr(pricing, "check_model_allowed", None)
-    if check is not None:
-        check(model, date.today())
 
 
 def _from_cache(
