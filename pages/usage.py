@@ -81,7 +81,8 @@ if not totals["calls"]:
 
 spend_col, minutes_col, calls_col, hits_col, saved_col, error_col = st.columns(6)
 spend_col.metric("Spend", charts.format_usd(totals["cost_usd"]), border=True)
-minutes_col.metric("Audio minutes", f"{totals['audio_seconds'] / 60:,.0f}", border=True)
+minutes = totals["audio_seconds"] / 60
+minutes_col.metric("Audio minutes", f"{minutes:,.1f}" if minutes < 10 else f"{minutes:,.0f}", border=True)
 calls_col.metric("Calls", f"{int(totals['calls']):,}", border=True)
 hits_col.metric("Cache hits", f"{int(totals['cache_hits']):,}", border=True)
 saved_col.metric("Saved by the cache", charts.format_usd(totals["saved_usd"]), border=True)
