@@ -163,10 +163,12 @@ def transcribe_stored(
     if opts.use_cache:
         hit = _from_cache(wb, key, user, stored, audio_id, opts, ctx)
         if hit is not None:
+            charged = 0.0
             if opts.summarize and hit.summary is None:
-                hit = summarize_transcript(wb, hit.id, user, model=opts.summary_model, provider=provider, job_id=job_id)
-            _log_run(user, job_id, provider.name, model, info.duration_s, True, 0.0, started)
-            return TranscribeOutcome(hit, True, 0.0, notices)
+                charged = _summarize_charged(wb, hit.id, user, provider, opts.summary_model, hit.display_name, job_id)
+                hit = repo.get_transcript(wb.Session, hit.id, user, audio_dir=str(wb.settings.audio_dir))
+            _log_run(user, job_id, provider.name, model, info.duration_s, True, charged, started)
+            return TranscribeOutcome(hit, True, charged, notices)
 
     costs = RunCosts(wb.Session, ctx)
     request = TranscriptionRequest(
@@ -214,16 +216,14 @@ def transcribe_stored(
         ),
         cache=cached,
     )
+    charged = costs.cost_usd
     if opts.summarize:
-        summary_costs = RunCosts(
-            wb.Session,
-            LedgerContext(user.id, provider.name, stored.display_name, transcript_id=transcript_id, job_id=job_id),
+        charged += _summarize_charged(
+            wb, transcript_id, user, provider, opts.summary_model, stored.display_name, job_id
         )
-        _summarize_into(wb, transcript_id, user, provider, opts.summary_model, summary_costs)
-        costs.calls.extend(summary_costs.calls)
     record = repo.get_transcript(wb.Session, transcript_id, user, audio_dir=str(wb.settings.audio_dir))
-    _log_run(user, job_id, provider.name, result.model, info.duration_s, False, costs.cost_usd, started)
-    return TranscribeOutcome(record, False, costs.cost_usd, notices)
+    _log_run(user, job_id, provider.name, result.model, info.duration_s, False, charged, started)
+    return TranscribeOutcome(record, False, charged, notices)
 
 
 def _log_run(user: UserRecord, job_id: int | None, provider: str, model: str, audio_s: float, cached: bool,
@@ -288,27 +288,29 @@ def summarize_transcript(
     record = repo.get_transcript(wb.Session, transcript_id, user)
     if provider is None:
         provider, _ = resolve_provider(wb, record.provider)
-    costs = RunCosts(
-        wb.Session,
-        LedgerContext(user.id, provider.name, record.display_name, transcript_id=transcript_id, job_id=job_id),
-    )
-    _summarize_into(wb, transcript_id, user, provider, model, costs)
+    _summarize_charged(wb, transcript_id, user, provider, model, record.display_name, job_id)
     return repo.get_transcript(wb.Session, transcript_id, user, audio_dir=str(wb.settings.audio_dir))
 
 
-def _summarize_into(
+def _summarize_charged(
     wb: Workbench,
     transcript_id: int,
     user: UserRecord,
     provider: Provider,
     model: str | None,
-    costs: RunCosts,
-) -> None:
+    file_name: str,
+    job_id: int | None,
+) -> float:
+    """Write the summary, each call in the ledger at once; returns what it charged."""
+    costs = RunCosts(
+        wb.Session, LedgerContext(user.id, provider.name, file_name, transcript_id=transcript_id, job_id=job_id)
+    )
     record = repo.get_writable_transcript(wb.Session, transcript_id, user)  # refused before anything is paid
     usd = _summary_estimate(wb, provider, model, record.text)
     with quotas.hold(wb, user, usd=usd, minutes=0.0, kind="summarize", what="This summary"):
         result = provider.summarize(record.text, model=model, on_call=costs)
     repo.set_summary(wb.Session, transcript_id, user, result.text, result.model)
+    return costs.cost_usd
 
 
 def _summary_estimate(wb: Workbench, provider: Provider, model: str | None, text: str) -> float:

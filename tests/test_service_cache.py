@@ -97,3 +97,23 @@ def test_summary_is_stored_and_reused_on_a_hit(wb, alice, mock_provider):
     second = transcribe_file(wb, SPEECH, "a.mp3", alice, TranscribeOptions(summarize=True), provider=mock_provider)
     assert second.cached and second.transcript.summary == first.transcript.summary
     assert len(mock_provider.summaries) == 1
+
+
+def test_a_summary_added_on_a_cache_hit_is_part_of_this_runs_cost(wb, alice):
+    """cost_usd is the sum of this run's billed calls, including a summary written on a cache hit."""
+    from core.providers.base import CallRecord, SummaryResult
+
+    class PricedSummaries(MockProvider):
+        def summarize(self, text, *, model=None, on_call=lambda _c: None):
+            on_call(CallRecord("summarize", "priced-chat", input_tokens=10, output_tokens=5, cost_usd=0.25))
+            return SummaryResult("A short summary.", "priced-chat")
+
+    provider = PricedSummaries()
+    transcribe_file(wb, SPEECH, "a.mp3", alice, provider=provider)
+    hit = transcribe_file(wb, SPEECH, "a.mp3", alice, TranscribeOptions(summarize=True), provider=provider)
+    assert hit.cached and hit.transcript.summary == "A short summary."
+    assert hit.cost_usd == 0.25
+    fresh = transcribe_file(
+        wb, SPEECH, "a.mp3", alice, TranscribeOptions(summarize=True, use_cache=False), provider=provider
+    )
+    assert not fresh.cached and fresh.cost_usd == 0.25  # the mock transcription charges $0, the summary $0.25
