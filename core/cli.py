@@ -14,19 +14,18 @@ from typing import Any
 from core import repository as repo
 from core.cli_admin import add_admin_commands
 from core.cli_jobs import add_job_commands
+from core.cli_user import acting_user
 from core.config import load_settings
 from core.errors import InputError, WorkbenchError
 from core.export import TEXT_FORMATS, render, to_dict
 from core.jobs import submit_transcription
 from core.providers import PROVIDERS
-from core.records import UserRecord
 from core.service import TranscribeOptions, transcribe_file
 from core.workbench import Workbench
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_INPUT = 0, 1, 2
 # When several files fail differently, the most serious failure decides the exit code.
 _SEVERITY = {1: 5, 3: 4, 4: 3, 5: 2, 2: 1, 0: 0}
-DEFAULT_CLI_USER = "admin"
 
 
 def _worst(a: int, b: int) -> int:
@@ -41,14 +40,9 @@ def _open() -> Workbench:
     return Workbench.open(load_settings())
 
 
-def _acting_user(wb: Workbench, name: str | None) -> UserRecord:
-    name = name or DEFAULT_CLI_USER
-    return repo.get_or_create_user(wb.Session, name, "admin" if name == DEFAULT_CLI_USER else "member")
-
-
 def cmd_transcribe(args: argparse.Namespace) -> int:
     wb = _open()
-    user = _acting_user(wb, args.user)
+    user = acting_user(wb, args.user)
     opts = TranscribeOptions(
         provider=args.provider,
         model=args.model,
@@ -109,7 +103,7 @@ def cmd_usage(args: argparse.Namespace) -> int:
 
 def cmd_transcripts_list(args: argparse.Namespace) -> int:
     wb = _open()
-    user = _acting_user(wb, args.user)
+    user = acting_user(wb, args.user)
     rows = repo.list_transcripts(wb.Session, user)
     if args.json:
         print(
@@ -139,7 +133,7 @@ def cmd_transcripts_list(args: argparse.Namespace) -> int:
 
 def cmd_transcripts_show(args: argparse.Namespace) -> int:
     wb = _open()
-    user = _acting_user(wb, args.user)
+    user = acting_user(wb, args.user)
     rec = repo.get_transcript(wb.Session, args.id, user)
     print(render(rec, args.format), end="" if args.format != "json" else "\n")
     return EXIT_OK

@@ -10,18 +10,10 @@ from datetime import datetime
 from typing import Any
 
 from core import jobs
-from core import repository as repo
+from core.cli_user import acting_user
 from core.config import load_settings
 from core.jobs import JobRecord
-from core.records import UserRecord
 from core.workbench import Workbench
-
-DEFAULT_CLI_USER = "admin"  # the same acting user as the other commands
-
-
-def _acting_user(wb: Workbench, name: str | None) -> UserRecord:
-    name = name or DEFAULT_CLI_USER
-    return repo.get_or_create_user(wb.Session, name, "admin" if name == DEFAULT_CLI_USER else "member")
 
 
 def job_dict(job: JobRecord) -> dict[str, Any]:
@@ -64,7 +56,7 @@ def _print_job(job: JobRecord, as_json: bool) -> None:
 
 def cmd_jobs(args: argparse.Namespace) -> int:
     wb = Workbench.open(load_settings())
-    user = _acting_user(wb, args.user)
+    user = acting_user(wb, args.user)
     action = getattr(args, "action", None)
     if action in ("cancel", "retry"):
         job = (jobs.cancel_job if action == "cancel" else jobs.retry_job)(wb, args.id, user)
