@@ -21,9 +21,9 @@ from typing import Any
 
 import pandas as pd
 
-from core.analytics import EVERYTHING, Analytics
+from core.billing.analytics import EVERYTHING, Analytics
 from core.config import load_settings
-from core.demo import seed_demo
+from core.ops.demo import seed_demo
 
 BUDGET_S = 0.5
 

@@ -12,11 +12,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from core import repository as repo
-from core.audio import sha256_file
+from core.audio.probe import sha256_file
 from core.config import load_settings
 from core.providers.mock import MockProvider
-from core.service import transcribe_file
+from core.transcripts import repository as repo
+from core.transcripts.service import transcribe_file
 from core.workbench import Workbench
 
 

@@ -19,13 +19,13 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bench.cache import make_wav
-from core import jobs
-from core import repository as repo
 from core.config import Settings, load_settings
-from core.models import Job, utcnow
+from core.db.models import Job, utcnow
+from core.jobs import api as jobs
 from core.providers.base import CallRecord, SummaryResult, TranscriptionRequest, TranscriptionResult
 from core.providers.mock import MockProvider
-from core.service import TranscribeOptions
+from core.transcripts import repository as repo
+from core.transcripts.service import TranscribeOptions
 from core.workbench import Workbench
 
 LATENCY_S = 0.0  # set by main(); the provider below sleeps this long per job, like a real API call

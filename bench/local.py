@@ -56,8 +56,8 @@ def write_wav(path: Path, pcm: np.ndarray, rate: int = 16_000) -> None:
 
 
 def bench_transcription(beam_size: int | None, window_s: float | None) -> None:
+    from core.audio.pcm import SAMPLE_RATE, decode_pcm
     from core.config import Settings
-    from core.pcm import SAMPLE_RATE, decode_pcm
     from core.providers.base import TranscriptionRequest
     from core.providers.local import LocalProvider
 
@@ -94,7 +94,7 @@ def make_long_mp3(path: Path, minutes: int) -> None:
     """
     import imageio_ffmpeg
 
-    from core.pcm import SAMPLE_RATE, decode_pcm
+    from core.audio.pcm import SAMPLE_RATE, decode_pcm
 
     speech = np.concatenate([decode_pcm(p) for p in SPOKEN])
     rng = np.random.default_rng(0)
@@ -120,7 +120,7 @@ MODES = {"stream": "iter_pcm_windows", "whole": "fw decode_audio", "transcribe":
 
 def memory_child(path: Path, mode: str) -> None:
     """Decode (or transcribe) `path` one way; print one JSON line of figures. Runs in a fresh process."""
-    from core.pcm import SAMPLE_RATE, iter_pcm_windows
+    from core.audio.pcm import SAMPLE_RATE, iter_pcm_windows
 
     extra: dict[str, object] = {}
     if mode == "transcribe":

@@ -32,10 +32,10 @@ def _stats(base_url: str) -> dict[str, Any]:
 
 def child(path: Path, base_url: str, concurrency: int, chunk_s: float) -> None:
     """One transcription run; prints its figures as JSON."""
-    from core.chunking import prepare
+    from core.audio.chunks import prepare
     from core.config import Settings
     from core.providers.base import TranscriptionRequest
-    from core.providers.openai import OpenAIProvider
+    from core.providers.openai.provider import OpenAIProvider
 
     settings = Settings(
         openai_base_url=base_url,

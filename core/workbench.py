@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import Settings
-from core.db import make_engine, make_sessionmaker, migrate
+from core.db.engine import make_engine, make_sessionmaker, migrate
 
 
 @dataclass

@@ -6,11 +6,12 @@ from datetime import date
 
 import streamlit as st
 
-from core import audit, quotas
-from core import repository as repo
-from core.analytics import UsageFilter
-from core.key_check import NOTICES, OFFICIAL_URL, check_key
-from core.pricing import load_models
+from core.billing import quotas
+from core.billing.analytics import UsageFilter
+from core.billing.pricing import load_models
+from core.identity import audit
+from core.providers.openai.key_check import NOTICES, OFFICIAL_URL, check_key
+from core.transcripts import repository as repo
 from ui.admin_widgets import (
     analytics,
     limit_text,

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from core import repository as repo
 from core.errors import NotFoundError
+from core.transcripts import repository as repo
 from ui import library_data as data
 from ui import library_view as view
 from ui.context import current_user, friendly_errors, workbench

@@ -7,10 +7,10 @@ from functools import partial
 
 import streamlit as st
 
-from core import repository as repo
-from core.analytics import Analytics, UsageFilter
+from core.billing.analytics import Analytics, UsageFilter
 from core.config import Settings
-from core.demo import seed_demo
+from core.ops.demo import seed_demo
+from core.transcripts import repository as repo
 from ui import charts
 from ui.admin_widgets import analytics, ledger_csv
 from ui.context import current_user, friendly_errors, workbench

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from core import repository as repo
 from core.config import Settings, load_settings
 from core.providers.mock import MockProvider
-from core.records import UserRecord
+from core.transcripts import repository as repo
+from core.transcripts.types import UserRecord
 from core.workbench import Workbench
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -1,4 +1,4 @@
-"""core.analytics on a small hand-made ledger whose figures are known, through both data paths."""
+"""core.billing.analytics on a small hand-made ledger whose figures are known, through both data paths."""
 
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ import pytest
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session
 
-from core.analytics import Analytics, UsageFilter, sqlite_scanner_path
+from core.billing.analytics import Analytics, UsageFilter, sqlite_scanner_path
 from core.config import Settings, load_settings
-from core.db import make_engine, migrate
+from core.db.engine import make_engine, migrate
+from core.db.models import UsageEvent, User
 from core.errors import InputError, StorageError
-from core.models import UsageEvent, User
 
 D1, D2, D3 = date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)
 LEDGER_COLUMNS = [

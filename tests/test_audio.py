@@ -1,4 +1,4 @@
-"""core.audio: content sniffing, the bounded probe, and the refusal sentences, over committed fixtures.
+"""core.audio.probe: content sniffing, the bounded probe, and the refusal sentences, over committed fixtures.
 
 The fixtures come from tests/fixtures/make_format_fixtures.py. Longer files for the end-of-file
 (truncation) checks are encoded here with PyAV, so no test needs espeak-ng, sox or a system ffmpeg.
@@ -17,7 +17,7 @@ from pathlib import Path
 import av
 import pytest
 
-from core.audio import (
+from core.audio.probe import (
     AudioInfo,
     format_hms,
     probe,
@@ -247,7 +247,7 @@ def test_probe_reads_only_a_bounded_part_of_a_long_file(tmp_path: Path, monkeypa
 
     path = tmp_path / "long.wav"
     path.write_bytes(_wav(8000, 300.0))  # 5 minutes, 4.8 MB
-    monkeypatch.setattr("core.audio.io.FileIO", CountingFileIO)
+    monkeypatch.setattr("core.audio.probe.io.FileIO", CountingFileIO)
     info = probe(path)
     assert info.duration_s == pytest.approx(300.0, abs=0.01)
     assert 0 < read < path.stat().st_size // 10

@@ -12,12 +12,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from core import audit, jobs, quotas, sharing
-from core import repository as repo
-from core.models import AuditEvent, utcnow
+from core.billing import quotas
+from core.db.models import AuditEvent, utcnow
+from core.identity import audit, sharing
+from core.jobs import api as jobs
 from core.providers.base import Segment
 from core.providers.mock import MockProvider
-from core.service import TranscribeOptions, export_transcript, transcribe_file
+from core.transcripts import repository as repo
+from core.transcripts.service import TranscribeOptions, export_transcript, transcribe_file
 from core.workbench import Workbench
 from tests.conftest import FIXTURES
 
@@ -98,7 +100,7 @@ def test_csv_has_a_header_and_defuses_formulas(wb):
 
 
 def test_one_json_line_per_transcription_with_job_user_and_duration(wb, alice, caplog, tmp_path: Path):
-    from core.logging_setup import configure_logging
+    from core.log import configure_logging
 
     out = io.StringIO()
     handler = configure_logging(wb.settings, out)
@@ -124,7 +126,7 @@ def test_one_json_line_per_transcription_with_job_user_and_duration(wb, alice, c
 
 
 def test_text_format_is_available_for_people(wb, tmp_path):
-    from core.logging_setup import configure_logging, log_event
+    from core.log import configure_logging, log_event
 
     out = io.StringIO()
     handler = configure_logging(wb.settings.model_copy(update={"log_format": "text"}), out)
@@ -140,7 +142,7 @@ def test_admin_page_shows_the_audit_log_and_offers_the_csv(wb, alice, doc, monke
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    from core import auth
+    from core.identity import auth
     from tests.conftest import REPO_ROOT
     from ui.context import USER_KEY
 

@@ -1,4 +1,4 @@
-"""Users, passwords and the login cookie key (core.auth)."""
+"""Users, passwords and the login cookie key (core.identity.auth)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import threading
 import pytest
 import yaml
 
-from core import auth
-from core import repository as repo
 from core.config import load_settings
 from core.errors import ConfigError, InputError, NotFoundError
+from core.identity import auth
+from core.transcripts import repository as repo
 from core.workbench import Workbench
 
 

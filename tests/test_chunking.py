@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from core.chunking import (
+from core.audio.chunks import (
     Chunk,
     ChunkTranscript,
     PreparedAudio,
@@ -27,8 +27,8 @@ from core.chunking import (
     shift_segments,
 )
 from core.errors import InputError, ProviderError
-from core.lanes import run_lanes, split_lanes
 from core.providers.base import Segment, Word
+from core.providers.lanes import run_lanes, split_lanes
 from tests.fake_openai import decode_mono, recognize, write_tone_speech
 
 

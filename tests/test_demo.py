@@ -1,4 +1,4 @@
-"""core.demo: counts, realism, determinism, and that clear_demo removes demo rows only."""
+"""core.ops.demo: counts, realism, determinism, and that clear_demo removes demo rows only."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from core.analytics import Analytics, UsageFilter
+from core.billing.analytics import Analytics, UsageFilter
+from core.billing.pricing import load_models, price_call
 from core.config import Settings, load_settings
-from core.db import make_engine, migrate
-from core.demo import DEMO_USERS, clear_demo, seed_demo
-from core.models import Transcript, UsageEvent, User
-from core.pricing import load_models, price_call
+from core.db.engine import make_engine, migrate
+from core.db.models import Transcript, UsageEvent, User
+from core.ops.demo import DEMO_USERS, clear_demo, seed_demo
 
 NOW = datetime(2026, 3, 31, 15, 30)
 EVENTS = 3000

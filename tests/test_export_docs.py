@@ -1,4 +1,4 @@
-"""Markdown, DOCX and PDF exports (core.export_docs), and the one entry point for every format."""
+"""Markdown, DOCX and PDF exports (core.transcripts.export.docs), and the one entry point for every format."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from datetime import datetime
 
 import pytest
 
-from core import export_docs
 from core.providers.base import Segment
-from core.records import TranscriptRecord
+from core.transcripts.export import docs as export_docs
+from core.transcripts.types import TranscriptRecord
 
 UNICODE = "Grüße, Ελληνικά, Кириллица"
 HOSTILE = "<script>alert(1)</script> [x](http://evil) ![i](http://evil/i.png) **bold** $x$"

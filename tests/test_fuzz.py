@@ -25,13 +25,13 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from core.audio import AudioInfo, probe, sniff_kind, validate_file
+from core.audio.probe import AudioInfo, probe, sniff_kind, validate_file
 from core.config import load_settings
 from core.errors import InputError
-from core.export import render, to_srt, to_vtt
-from core.export_docs import escape_markdown, export_file, to_markdown
 from core.providers.base import Segment
-from core.records import TranscriptRecord
+from core.transcripts.export.docs import escape_markdown, export_file, to_markdown
+from core.transcripts.export.text import render, to_srt, to_vtt
+from core.transcripts.types import TranscriptRecord
 from tests.conftest import FIXTURES
 
 SCALE = float(os.environ.get("WORKBENCH_FUZZ_SCALE", "1"))

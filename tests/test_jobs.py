@@ -18,12 +18,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from core import jobs, queue, worker
-from core import repository as repo
-from core.cli import main as cli_main
+from core.cli.main import main as cli_main
 from core.config import Settings, load_settings
+from core.db.models import Job, UsageEvent, utcnow
 from core.errors import InputError, NotFoundError, ProviderError
-from core.models import Job, UsageEvent, utcnow
+from core.jobs import api as jobs
+from core.jobs import broker as queue
+from core.jobs import worker
 from core.providers.base import (
     CallRecord,
     ChunkProgress,
@@ -32,8 +33,9 @@ from core.providers.base import (
     TranscriptionRequest,
     TranscriptionResult,
 )
-from core.records import UserRecord
-from core.service import TranscribeOptions
+from core.transcripts import repository as repo
+from core.transcripts.service import TranscribeOptions
+from core.transcripts.types import UserRecord
 from core.workbench import Workbench
 from tests.conftest import FIXTURES, cli_env
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from core import jobs, queue
 from core.config import Settings, load_settings
+from core.jobs import api as jobs
+from core.jobs import broker as queue
 from core.workbench import Workbench
 from tests.conftest import cli_env
 from tests.test_jobs import CHUNK_USD, FACTORY, SPEECH, calls, finished, set_knobs, submit, wait_for

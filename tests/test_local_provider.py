@@ -13,9 +13,9 @@ import jiwer
 import numpy as np
 import pytest
 
+from core.audio.pcm import SAMPLE_RATE, decode_pcm, iter_pcm_windows, quiet_cut, split_windows
 from core.config import Settings
 from core.errors import InputError, ProviderError
-from core.pcm import SAMPLE_RATE, decode_pcm, iter_pcm_windows, quiet_cut, split_windows
 from core.providers.base import CallRecord, ChunkProgress, TranscriptionRequest, TranscriptionResult
 from core.providers.local import BUNDLED_MODEL, LocalProvider, WhisperLoader, resolve_model
 

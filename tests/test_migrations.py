@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import command
 from sqlalchemy import inspect, text
 
-from core.db import alembic_config, current_revision, head_revision, make_engine, migrate
-from core.models import Base
+from core.db.engine import alembic_config, current_revision, head_revision, make_engine, migrate
+from core.db.models import Base
 
 
 def test_empty_database_migrates_to_head_and_matches_the_models(tmp_path):

@@ -13,10 +13,10 @@ import pytest
 
 from core.config import Settings
 from core.errors import InputError, ProviderError, ProviderUnavailable
-from core.key_check import check_key, fallback_notice
 from core.providers.base import CallRecord, ChunkProgress, TranscriptionRequest
-from core.providers.openai import OpenAIProvider
-from core.resilience import CircuitBreaker, RetryPolicy
+from core.providers.openai.key_check import check_key, fallback_notice
+from core.providers.openai.provider import OpenAIProvider
+from core.providers.resilience import CircuitBreaker, RetryPolicy
 from tests.fake_openai import FakeOpenAI, Fault, write_tone_speech
 
 KEY = "sk-test-0123456789-secret"

@@ -14,12 +14,12 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from core import audit, auth
-from core import repository as repo
 from core.config import Settings
+from core.identity import audit, auth
 from core.providers.mock import MockProvider
-from core.records import TranscriptRecord, UserRecord
-from core.service import TranscribeOptions, transcribe_file
+from core.transcripts import repository as repo
+from core.transcripts.service import TranscribeOptions, transcribe_file
+from core.transcripts.types import TranscriptRecord, UserRecord
 from core.workbench import Workbench
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -384,8 +384,8 @@ def test_review_lists_low_confidence_segments(site: Workbench) -> None:
 
 
 def test_snippet_highlighting_escapes_user_text() -> None:
-    from core.records import SNIPPET_CLOSE as C
-    from core.records import SNIPPET_OPEN as O
+    from core.transcripts.types import SNIPPET_CLOSE as C
+    from core.transcripts.types import SNIPPET_OPEN as O
     from ui.text import highlight_snippet
 
     out = highlight_snippet(f"…see {O}[x](http://evil){C} and <img src=x> :red[y] $z$ {O}done{C}")

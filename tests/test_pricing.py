@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import InputError
-from core.pricing import (
+from core.billing.pricing import (
     check_model_allowed,
     estimate_cost,
     estimate_file_cost,
@@ -17,6 +16,7 @@ from core.pricing import (
     price_call,
     price_from_duration,
 )
+from core.errors import InputError
 from tests.fake_openai import FORMATS, write_tone_speech
 
 TRANSCRIBE = ["gpt-transcribe", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-transcribe-diarize", "whisper-1"]

@@ -19,17 +19,19 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from core import audit, jobs, quotas
-from core import repository as repo
+from core.billing import quotas
+from core.billing.ledger import LedgerContext, record_cache_hit, record_call
+from core.billing.pricing import estimate_cost
 from core.config import load_settings
+from core.db.models import AlertEvent, Job, QuotaReservation, UsageEvent, utcnow
 from core.errors import QuotaError
-from core.ledger import LedgerContext, record_cache_hit, record_call
-from core.models import AlertEvent, Job, QuotaReservation, UsageEvent, utcnow
-from core.pricing import estimate_cost
+from core.identity import audit
+from core.jobs import api as jobs
 from core.providers.base import CallRecord, TranscriptionRequest, TranscriptionResult
 from core.providers.mock import MockProvider
-from core.records import UserRecord
-from core.service import TranscribeOptions, transcribe_file
+from core.transcripts import repository as repo
+from core.transcripts.service import TranscribeOptions, transcribe_file
+from core.transcripts.types import UserRecord
 from core.workbench import Workbench
 from tests.conftest import REPO_ROOT, cli_env
 
@@ -328,7 +330,7 @@ def test_alerts_fire_once_at_80_and_100_percent_log_and_post(wb, alice, hook, ca
     hooked = Workbench.open(wb.settings.model_copy(update={"alert_webhook_url": hook.url}))
     try:
         quotas.set_user_budget(hooked, "alice", 1.0, None, actor="test")
-        caplog.set_level(logging.WARNING, logger="core.quotas")
+        caplog.set_level(logging.WARNING, logger="core.billing.quotas")
         spend(hooked, alice, usd=0.5)
         assert quotas.check_alerts(hooked, alice) == []
         spend(hooked, alice, usd=0.3)
@@ -450,7 +452,7 @@ def site(wb: Workbench, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workbench]:
     monkeypatch.setenv("WORKBENCH_PROVIDER", "mock")
     monkeypatch.setenv("WORKBENCH_ADMIN_PASSWORD", "first-admin-pw")
     st.cache_resource.clear()
-    from core import auth
+    from core.identity import auth
 
     auth.ensure_admin(wb)
     yield wb
@@ -458,8 +460,8 @@ def site(wb: Workbench, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workbench]:
 
 
 def _banner_page() -> None:
-    from core import repository as repo
     from core.config import load_settings
+    from core.transcripts import repository as repo
     from core.workbench import Workbench
     from ui.budget_banner import budget_banner
 

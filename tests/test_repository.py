@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 
-from core import repository as repo
 from core.errors import InputError, NotFoundError
-from core.records import SNIPPET_CLOSE, SNIPPET_OPEN
-from core.service import transcribe_file
+from core.transcripts import repository as repo
+from core.transcripts.service import transcribe_file
+from core.transcripts.types import SNIPPET_CLOSE, SNIPPET_OPEN
 from tests.conftest import FIXTURES
 
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from core.errors import ProviderError, ProviderUnavailable
-from core.resilience import (
+from core.providers.resilience import (
     CircuitBreaker,
     RetryPolicy,
     TransientError,

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from core import jobs
-from core import repository as repo
 from core.config import Settings, load_settings
 from core.errors import ConfigError, ProviderError, WorkbenchError
-from core.export_docs import ALL_FORMATS, export_file
-from core.logging_setup import REDACTED, Redactor, configure_logging
-from core.service import TranscribeOptions, export_transcript, summarize_transcript, transcribe_file
+from core.jobs import api as jobs
+from core.log import REDACTED, Redactor, configure_logging
+from core.transcripts import repository as repo
+from core.transcripts.export.docs import ALL_FORMATS, export_file
+from core.transcripts.service import TranscribeOptions, export_transcript, summarize_transcript, transcribe_file
 from core.workbench import Workbench
 from tests.fake_openai import FakeOpenAI, Fault, write_tone_speech
 

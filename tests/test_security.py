@@ -18,16 +18,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from core import audit, sharing
-from core import repository as repo
+from core.db.models import AudioFile, Transcript, UsageEvent
 from core.errors import InputError, NotFoundError
-from core.export import render
-from core.export_docs import ALL_FORMATS, export_file, file_stem
-from core.models import AudioFile, Transcript, UsageEvent
+from core.identity import audit, sharing
 from core.providers.base import Segment
 from core.providers.mock import MockProvider
-from core.records import TranscriptRecord, UserRecord
-from core.service import TranscribeOptions, export_transcript, summarize_transcript, transcribe_file
+from core.transcripts import repository as repo
+from core.transcripts.export.docs import ALL_FORMATS, export_file, file_stem
+from core.transcripts.export.text import render
+from core.transcripts.service import TranscribeOptions, export_transcript, summarize_transcript, transcribe_file
+from core.transcripts.types import TranscriptRecord, UserRecord
 from core.workbench import Workbench
 from tests.conftest import FIXTURES, REPO_ROOT, cli_env
 from ui.text import md
@@ -423,8 +423,8 @@ def test_users_cli_add_list_deactivate_and_audit(tmp_path):
     assert run_cli(data, "users", "role", "eve", "admin").returncode == 0
     creds = (data / "credentials.yaml").read_text()
     assert password not in creds and "s3cret" not in creds
-    from core.auth import check_password
     from core.config import load_settings
+    from core.identity.auth import check_password
 
     settings = load_settings(secrets_file=None, data_dir=data)
     assert check_password(settings, "eve", password) and check_password(settings, "dora", "s3cret-pass-1")

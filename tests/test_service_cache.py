@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from core.cache import cache_key
-from core.models import UsageEvent
+from core.db.models import UsageEvent
 from core.providers.mock import MockProvider
-from core.service import TranscribeOptions, transcribe_file
+from core.transcripts.cache import cache_key
+from core.transcripts.service import TranscribeOptions, transcribe_file
 from tests.conftest import FIXTURES
 
 SPEECH = FIXTURES / "fmt_speech.mp3"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.summarize_extractive import content_words, split_sentences, summarize_extractive
+from core.transcripts.summarize import content_words, split_sentences, summarize_extractive
 
 MEETING = (
     "Good morning everyone. "

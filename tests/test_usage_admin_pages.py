@@ -17,13 +17,13 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from core import audit, auth
-from core import repository as repo
-from core.analytics import Analytics, UsageFilter
+from core.billing.analytics import Analytics, UsageFilter
+from core.billing.pricing import ModelInfo, load_models
 from core.config import Settings
-from core.demo import seed_demo
-from core.pricing import ModelInfo, load_models
-from core.records import UserRecord
+from core.identity import audit, auth
+from core.ops.demo import seed_demo
+from core.transcripts import repository as repo
+from core.transcripts.types import UserRecord
 from core.workbench import Workbench
 from ui.admin_widgets import ledger_csv, model_price, model_status, parse_limit, recent_failures, users_frame
 from ui.context import USER_KEY

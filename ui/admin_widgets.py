@@ -8,13 +8,14 @@ from datetime import date, timedelta
 import pandas as pd
 import streamlit as st
 
-from core import audit, auth, quotas
-from core import repository as repo
-from core.analytics import Analytics, UsageFilter
+from core.billing import quotas
+from core.billing.analytics import Analytics, UsageFilter
+from core.billing.pricing import ModelInfo
 from core.config import Settings
 from core.errors import InputError, NotFoundError, WorkbenchError
-from core.pricing import ModelInfo
-from core.records import UserRecord
+from core.identity import audit, auth
+from core.transcripts import repository as repo
+from core.transcripts.types import UserRecord
 from core.workbench import Workbench
 from ui.charts import format_usd
 from ui.text import md

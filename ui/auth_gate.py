@@ -9,9 +9,10 @@ import streamlit as st
 import streamlit_authenticator as stauth
 from streamlit_authenticator.utilities import LoginError
 
-from core import APP_NAME, audit, auth
-from core.export_docs import escape_markdown
-from core.records import UserRecord
+from core import APP_NAME
+from core.identity import audit, auth
+from core.transcripts.export.docs import escape_markdown
+from core.transcripts.types import UserRecord
 from core.workbench import Workbench
 from ui.context import USER_KEY
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import streamlit as st
 
-from core import quotas
-from core.audit import AuditRecord
-from core.records import UserRecord
+from core.billing import quotas
+from core.identity.audit import AuditRecord
+from core.transcripts.types import UserRecord
 from core.workbench import Workbench
 from ui.admin_widgets import limit_text, parse_limit
 from ui.context import friendly_errors

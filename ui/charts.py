@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from core.pricing import load_models
+from core.billing.pricing import load_models
 
 EMPTY_TEXT = "No usage in this period"
 NOTHING_CHARGED = "Nothing was charged in this period"

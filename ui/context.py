@@ -9,12 +9,12 @@ from typing import Any
 
 import streamlit as st
 
-from core import auth
-from core import repository as repo
 from core.config import Settings, load_settings
 from core.errors import WorkbenchError
-from core.logging_setup import configure_logging
-from core.records import UserRecord
+from core.identity import auth
+from core.log import configure_logging
+from core.transcripts import repository as repo
+from core.transcripts.types import UserRecord
 from core.workbench import Workbench
 from ui.text import md
 
@@ -61,7 +61,7 @@ def _stop_consumer(consumer: Any) -> None:
 
 @st.cache_resource(show_spinner=False, on_release=_stop_consumer)
 def _consumer(key: str, _wb: Workbench) -> Any:
-    from core import jobs
+    from core.jobs import api as jobs
 
     return jobs.start_embedded_consumer(_wb)
 

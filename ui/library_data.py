@@ -8,9 +8,9 @@ from datetime import date
 
 import pandas as pd
 
-from core.export_docs import stamp
 from core.providers.base import Segment
-from core.records import SearchHit, TranscriptRecord
+from core.transcripts.export.docs import stamp
+from core.transcripts.types import SearchHit, TranscriptRecord
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,12 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from core import jobs, sharing
-from core import repository as repo
-from core.export_docs import ALL_FORMATS, FORMAT_LABELS, MIME_TYPES, file_stem, stamp
-from core.records import SearchHit, TranscriptRecord, UserRecord
-from core.service import export_transcript
+from core.identity import sharing
+from core.jobs import api as jobs
+from core.transcripts import repository as repo
+from core.transcripts.export.docs import ALL_FORMATS, FORMAT_LABELS, MIME_TYPES, file_stem, stamp
+from core.transcripts.service import export_transcript
+from core.transcripts.types import SearchHit, TranscriptRecord, UserRecord
 from core.workbench import Workbench
 from ui import library_data as data
 from ui.context import friendly_errors

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
+from core.billing.pricing import ModelInfo, load_models, model_info
 from core.config import Settings
 from core.errors import WorkbenchError
-from core.pricing import ModelInfo, load_models, model_info
-from core.providers import get_provider
+from core.providers.registry import get_provider
 
 PROVIDER_LABELS = {
     "local": "Local Whisper · free, runs on this server",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 
-from core.export_docs import escape_markdown, stamp
 from core.providers.base import Segment
-from core.records import SNIPPET_CLOSE, SNIPPET_OPEN
+from core.transcripts.export.docs import escape_markdown, stamp
+from core.transcripts.types import SNIPPET_CLOSE, SNIPPET_OPEN
 
 
 def md(text: str) -> str:

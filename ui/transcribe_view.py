@@ -10,14 +10,15 @@ from typing import Any
 
 import streamlit as st
 
-from core import jobs, quotas
-from core import repository as repo
-from core.audio_store import store_upload
+from core.audio.store import store_upload
+from core.billing import quotas
 from core.errors import InputError, WorkbenchError
-from core.export_docs import stamp
-from core.jobs import JobRecord
-from core.records import UserRecord
-from core.service import TranscribeOptions, check_options, estimate
+from core.jobs import api as jobs
+from core.jobs.api import JobRecord
+from core.transcripts import repository as repo
+from core.transcripts.export.docs import stamp
+from core.transcripts.service import TranscribeOptions, check_options, estimate
+from core.transcripts.types import UserRecord
 from core.workbench import Workbench
 from ui import options as choices
 from ui.context import friendly_errors

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.export_docs import stamp
-from core.records import TranscriptRecord
+from core.transcripts.export.docs import stamp
+from core.transcripts.types import TranscriptRecord
 from ui.text import md
 
 AUDIO_MIME = {

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.audio.pcm import SAMPLE_RATE, Pcm, iter_pcm_windows
+from core.billing.pricing import price_call
 from core.errors import InputError, ProviderError, WorkbenchError
-from core.pcm import SAMPLE_RATE, Pcm, iter_pcm_windows
-from core.pricing import price_call
 from core.providers.base import (
     CallRecord,
     CallStatus,
@@ -23,7 +23,7 @@ from core.providers.base import (
     TranscriptionResult,
     Word,
 )
-from core.summarize_extractive import summarize_extractive
+from core.transcripts.summarize import summarize_extractive
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel

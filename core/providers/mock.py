@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from core.billing.pricing import price_call
 from core.errors import ProviderError
-from core.pricing import price_call
 from core.providers.base import (
     CallRecord,
     ChunkProgress,
@@ -152,7 +152,7 @@ class MockProvider:
     def summarize(
         self, text: str, *, model: str | None = None, on_call: Callable[[CallRecord], None] = lambda _c: None
     ) -> SummaryResult:
-        from core.summarize_extractive import summarize_extractive
+        from core.transcripts.summarize import summarize_extractive
 
         summary = summarize_extractive(text, max_sentences=3)
         self.summaries.append(text)

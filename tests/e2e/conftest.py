@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from core import auth
 from core.config import load_settings
+from core.identity import auth
 from core.workbench import Workbench
 
 ROOT = Path(__file__).resolve().parents[2]
