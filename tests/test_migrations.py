@@ -76,3 +76,31 @@ def test_fts_index_follows_inserts_updates_and_deletes(tmp_path):
         conn.execute(text("DELETE FROM transcripts WHERE id = 1"))
     assert hits("gamma") == 0
     engine.dispose()
+
+
+def test_models_and_a_database_migrated_to_head_do_not_differ(tmp_path):
+    # What `alembic revision --autogenerate` would draft: nothing, server defaults included,
+    # and never a DROP of the search index (env.py's include_object filter).
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from core.db.engine import include_object
+
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"include_object": include_object, "compare_server_default": True, "compare_type": True}
+        )
+        diff = compare_metadata(context, Base.metadata)
+    engine.dispose()
+    assert diff == []
+
+
+def test_the_filter_keeps_the_search_index_out_of_autogenerate():
+    from core.db.engine import include_object
+
+    assert not include_object(None, "transcripts_fts", "table", True, None)
+    assert not include_object(None, "transcripts_fts_data", "table", True, None)
+    assert include_object(None, "transcripts", "table", True, None)

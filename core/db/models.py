@@ -148,9 +148,9 @@ class Job(Base):
     transcript_id: Mapped[int | None] = mapped_column(Integer)
     display_name: Mapped[str | None] = mapped_column(String(200))
     partial_text: Mapped[str | None] = mapped_column(Text)
-    chunks_done: Mapped[int] = mapped_column(Integer, default=0)
-    chunks_total: Mapped[int] = mapped_column(Integer, default=0)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    chunks_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    chunks_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -182,7 +182,7 @@ class Budget(Base):
     monthly_usd: Mapped[float | None] = mapped_column(Float)
     monthly_minutes: Mapped[float | None] = mapped_column(Float)
     # Bumped by every quota check that reserves: that write serialises check + reserve across workers.
-    lock_version: Mapped[int] = mapped_column(Integer, default=0)
+    lock_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_by: Mapped[str | None] = mapped_column(String(64))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from core.db.engine import make_engine
+from core.db.engine import include_object, make_engine
 from core.db.models import Base
 
 config = context.config
@@ -20,6 +20,8 @@ with engine.connect() as connection:
         connection=connection,
         target_metadata=Base.metadata,
         render_as_batch=url.startswith("sqlite"),
+        include_object=include_object,
+        compare_server_default=True,
     )
     with context.begin_transaction():
         context.run_migrations()
