@@ -26,7 +26,13 @@ from ui.admin_widgets import (
 from ui.budget_banner import alert_rows, audit_rows, team_budget_form
 from ui.context import current_user, friendly_errors, workbench
 
-KEY_LEVEL = {"valid": st.success, "invalid": st.error, "unreachable": st.warning, "missing": st.info}
+KEY_LEVEL = {
+    "valid": st.success,
+    "invalid": st.error,
+    "unconfirmed": st.warning,
+    "unreachable": st.warning,
+    "missing": st.info,
+}
 
 me = current_user()
 if not me.is_admin:  # app.py registers this page for admins only; this guards a direct run

@@ -418,6 +418,15 @@ def test_key_check(fake: FakeOpenAI, tmp_path: Path) -> None:
     assert fallback_notice(settings_for(fake, tmp_path), "valid") == ("openai", None)
 
 
+@pytest.mark.parametrize("status", [400, 404, 429])
+def test_key_check_says_works_only_on_a_success(fake: FakeOpenAI, tmp_path: Path, status: int) -> None:
+    # A 404 (a server without /models), a 400 or a 429 answers without confirming the key.
+    fake.fail_next(Fault("status", status, "some_error"))
+    assert check_key(settings_for(fake, tmp_path)) == "unconfirmed"
+    provider, notice = fallback_notice(settings_for(fake, tmp_path), "unconfirmed")
+    assert provider == "local" and notice and "without confirming" in notice
+
+
 # ---- summaries --------------------------------------------------------------------------------------------
 
 

@@ -10,19 +10,27 @@ import openai
 if TYPE_CHECKING:
     from core.config import Settings
 
-KeyStatus = Literal["valid", "invalid", "unreachable", "missing"]
+KeyStatus = Literal["valid", "invalid", "unconfirmed", "unreachable", "missing"]
 OFFICIAL_URL = "https://api.openai.com/v1"
 
 NOTICES: dict[KeyStatus, str] = {
     "valid": "The OpenAI key works.",
     "invalid": "The OpenAI key was refused; transcription uses the local model until it is fixed.",
+    "unconfirmed": (
+        "The server answered the key check without confirming the key (no success from its model list); "
+        "transcription uses the local model until the key is confirmed."
+    ),
     "unreachable": "OpenAI could not be reached; transcription uses the local model for now.",
     "missing": "No OpenAI key is set; transcription uses the local model.",
 }
 
 
 def check_key(settings: Settings, *, timeout_s: float = 10.0) -> KeyStatus:
-    """valid / invalid / unreachable / missing, from one models.list call without retries."""
+    """valid / invalid / unconfirmed / unreachable / missing, from one models.list call without retries.
+
+    Only a 2xx from the documented model list means the key works: a 404 (no such endpoint), a 400 or a 429
+    (quota or rate) answers without confirming it.
+    """
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
     if not key and not settings.openai_base_url:
         return "missing"
@@ -40,7 +48,7 @@ def check_key(settings: Settings, *, timeout_s: float = 10.0) -> KeyStatus:
     except (openai.APIConnectionError, openai.InternalServerError):
         return "unreachable"
     except openai.APIStatusError:
-        return "valid"  # it answered and did not refuse the key (e.g. 429, or a server without /models)
+        return "unconfirmed"
     except openai.APIError:
         return "unreachable"  # an answer we could not read
     finally:
