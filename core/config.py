@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -126,9 +128,15 @@ class Settings(BaseSettings):
         return "openai" if self.openai_api_key else "local"
 
     def ensure_dirs(self) -> None:
-        """Create the runtime folders the app writes to."""
+        """Create the runtime folders private to this account (0700; files made after this are 0600)."""
+        # Audio, transcripts, the database and keys live here: no other account on the machine may read
+        # them. The umask covers every file the process creates later (SQLite, uploads, exports, keys).
+        os.umask(os.umask(0o077) | 0o077)
         for folder in (self.data_dir, self.audio_dir, self.tmp_dir):
-            folder.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with contextlib.suppress(OSError):  # a folder we do not own (a mounted volume) stays as it is
+                if folder.stat().st_uid == os.getuid():
+                    folder.chmod(0o700)
 
 
 def _read_secrets(path: Path) -> dict[str, Any]:
