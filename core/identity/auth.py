@@ -268,14 +268,45 @@ def cookie_key(settings: Settings) -> str:
         return configured
     path = settings.data_dir / ".cookie_key"
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        stored = path.read_text(encoding="utf-8").strip()
-        if len(stored.encode("utf-8")) < MIN_COOKIE_KEY_BYTES:
-            raise ConfigError(f"{path} holds a cookie key shorter than 32 bytes; delete the file.") from None
+    stored = _read_key(path)
+    if stored is not None:
         return stored
     key = secrets.token_urlsafe(48)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(key + "\n")
+    try:
+        _create_atomically(path, key + "\n")
+    except FileExistsError:  # another process wrote it first: use theirs
+        return _read_key(path) or key
+    except OSError as exc:
+        raise StorageError(
+            f"The server could not save its cookie key in {settings.data_dir}: {exc.strerror or exc}. "
+            "If the disk is full, free space and start again."
+        ) from exc
     return key
+
+
+def _read_key(path: Path) -> str | None:
+    """The stored key, or None when there is none — an empty file (left by a crash) counts as none."""
+    try:
+        stored = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    if not stored:
+        path.unlink(missing_ok=True)
+        return None
+    if len(stored.encode("utf-8")) < MIN_COOKIE_KEY_BYTES:
+        raise ConfigError(f"{path} holds a cookie key shorter than 32 bytes; delete the file.")
+    return stored
+
+
+def _create_atomically(path: Path, text: str) -> None:
+    """Write a new file whole or not at all: a full disk never leaves an empty or cut key behind."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o600)
+        os.link(tmp, path)  # atomic, and fails if the file exists
+    finally:
+        os.unlink(tmp)
