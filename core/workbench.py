@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import sessionmaker
 
 from core.config import Settings
 from core.db.engine import make_engine, make_sessionmaker, migrate
@@ -15,7 +16,8 @@ from core.db.engine import make_engine, make_sessionmaker, migrate
 class Workbench:
     settings: Settings
     engine: Engine
-    Session: sessionmaker[Session]
+    Session: sessionmaker[OrmSession]  # for anything that writes: takes SQLite's write lock at BEGIN
+    ReadSession: sessionmaker[OrmSession]  # for pure reads: never waits behind a writer
 
     @classmethod
     def open(cls, settings: Settings, *, run_migrations: bool = True) -> Workbench:
@@ -24,7 +26,12 @@ class Workbench:
         if run_migrations:
             migrate(settings.db_url)
         engine = make_engine(settings.db_url)
-        return cls(settings=settings, engine=engine, Session=make_sessionmaker(engine))
+        return cls(
+            settings=settings,
+            engine=engine,
+            Session=make_sessionmaker(engine),
+            ReadSession=make_sessionmaker(engine, read_only=True),
+        )
 
     def close(self) -> None:
         self.engine.dispose()

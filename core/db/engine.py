@@ -9,6 +9,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+READ_ONLY = "workbench_read_only"  # execution option: this connection's transactions only read
 
 
 def make_engine(url: str) -> Engine:
@@ -31,15 +32,20 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            # IMMEDIATE takes the write lock up front, so a transaction that reads then writes waits
-            # for the busy timeout instead of failing with "database is locked" on lock upgrade.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A writing transaction takes the write lock up front (IMMEDIATE), so one that reads then writes
+            # waits for the busy timeout instead of failing on lock upgrade. A read-only one (READ_ONLY
+            # below) begins DEFERRED: in WAL it reads a snapshot and never waits for a writer.
+            read_only = conn.get_execution_options().get(READ_ONLY, False)
+            conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True)
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+def make_sessionmaker(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
+    """Sessions for writing (the default), or for reading only: those never take SQLite's write lock."""
+    if read_only:
+        return sessionmaker(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
     return sessionmaker(engine, expire_on_commit=False)
 
 
