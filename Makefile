@@ -26,7 +26,7 @@ install-dev: $(VENV)/.dev
 
 run: install
 	$(BIN)/python -m core migrate
-	$(BIN)/streamlit run app.py --server.address $(HOST) --server.port $(PORT) --server.headless true
+	$(BIN)/python -m ui.serve --server.address $(HOST) --server.port $(PORT) --server.headless true
 
 # Debian's chromium for the browser tests; Playwright cannot download its own browser here.
 browser:

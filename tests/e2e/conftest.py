@@ -1,4 +1,4 @@
-"""A real server (streamlit run app.py) on a free port and a temp data dir, and Debian's chromium."""
+"""A real server (`python -m ui.serve`, as `make run`) on a free port and a temp data dir, and Debian's chromium."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: f
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`streamlit run app.py` with a fresh data dir, the admin password from the environment, one member."""
+    """`python -m ui.serve` (as `make run`) with a fresh data dir, the admin password from the environment, one member."""
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is not installed: run `make browser` (make test does)")
     data = tmp_path_factory.mktemp("e2e") / "data"
@@ -75,7 +75,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = data.parent / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
+            [sys.executable, "-m", "ui.serve", "--server.address", "127.0.0.1",
              "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
