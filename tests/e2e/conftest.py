@@ -55,7 +55,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: f
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`python -m ui.serve` (as `make run`) with a fresh data dir, the admin password from the environment, one member."""
+    """`python -m ui.serve` (as `make run`) on a fresh data dir, the admin password from the env, one member."""
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is not installed: run `make browser` (make test does)")
     data = tmp_path_factory.mktemp("e2e") / "data"
