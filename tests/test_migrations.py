@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic import command
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import inspect, text
 
 from core.db.engine import alembic_config, current_revision, head_revision, make_engine, migrate
@@ -78,6 +80,8 @@ def test_fts_index_follows_inserts_updates_and_deletes(tmp_path):
     engine.dispose()
 
 
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
+@pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based index")
 def test_models_and_a_database_migrated_to_head_do_not_differ(tmp_path):
     # What `alembic revision --autogenerate` would draft: nothing, server defaults included,
     # and never a DROP of the search index (env.py's include_object filter).
@@ -104,3 +108,38 @@ def test_the_filter_keeps_the_search_index_out_of_autogenerate():
     assert not include_object(None, "transcripts_fts", "table", True, None)
     assert not include_object(None, "transcripts_fts_data", "table", True, None)
     assert include_object(None, "transcripts", "table", True, None)
+
+
+def test_user_names_differing_only_in_case_are_merged_then_kept_unique(tmp_path):
+    # Before 0005, `--user Alice` created a second account beside the web user `alice`.
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    command.upgrade(alembic_config(url), "0004")
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        for name in ("alice", "Alice", "bob"):
+            conn.execute(
+                text(
+                    "INSERT INTO users (name, role, active, is_demo, created_at) "
+                    " VALUES (:n, 'member', 1, 0, '2026-01-01')"
+                ),
+                {"n": name},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO transcripts (owner_id, display_name, provider, model, text, segments, speaker_names,"
+                " tags, duration_s, revision, is_demo, created_at, updated_at) VALUES (2, 'f', 'mock', 'm',"
+                " 'made as Alice', '[]', '{}', '[]', 1, 1, 0, '2026-01-01', '2026-01-01')"
+            )
+        )
+    migrate(url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT id, name FROM users ORDER BY id")).all() == [(1, "alice"), (3, "bob")]
+        assert conn.execute(text("SELECT owner_id FROM transcripts")).scalar() == 1
+    with pytest.raises(sa_exc.IntegrityError), engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO users (name, role, active, is_demo, created_at) "
+                " VALUES ('BOB', 'member', 1, 0, '2026-01-01')"
+            )
+        )
+    engine.dispose()

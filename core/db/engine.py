@@ -80,8 +80,12 @@ def head_revision(url: str) -> str | None:
 
 # The FTS5 index and its shadow tables are made by raw SQL in the migrations, not by the models.
 SEARCH_INDEX_PREFIX = "transcripts_fts"
+# Indexes on an expression: SQLite's reflection cannot read them back, so autogenerate must not compare them.
+EXPRESSION_INDEXES = frozenset({"uq_users_name_folded"})
 
 
 def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
-    """Alembic filter: leave the search index out of autogenerate, so it never drafts a DROP of it."""
-    return not (type_ == "table" and name is not None and name.startswith(SEARCH_INDEX_PREFIX))
+    """Alembic filter: leave the search index (and expression indexes) out of autogenerate."""
+    if type_ == "table" and name is not None and name.startswith(SEARCH_INDEX_PREFIX):
+        return False
+    return not (type_ == "index" and name in EXPRESSION_INDEXES)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.schema import UniqueConstraint
 
@@ -29,6 +29,9 @@ class User(Base):
     monthly_minutes_budget: Mapped[float | None] = mapped_column(Float)
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    # One account per name whatever the letter case: "Alice" on the command line is the web user "alice".
+    __table_args__ = (Index("uq_users_name_folded", func.lower(name), unique=True),)
 
 
 class AudioFile(Base):
