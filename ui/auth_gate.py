@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import jwt
 import streamlit as st
 import streamlit_authenticator as stauth
 from streamlit_authenticator.utilities import LoginError
@@ -30,7 +31,7 @@ _FIELDS = {
 def _authenticator(wb: Workbench) -> stauth.Authenticate:
     # Built every run from the users table + YAML, so role changes and deactivations apply at once.
     # login_sleep_time=0: the default pause makes a refresh on a sub-page land on the default page.
-    return stauth.Authenticate(
+    authenticator = stauth.Authenticate(
         auth.authenticator_credentials(wb),
         cookie_name=COOKIE_NAME,
         cookie_key=auth.cookie_key(wb.settings),
@@ -38,6 +39,30 @@ def _authenticator(wb: Workbench) -> stauth.Authenticate:
         auto_hash=False,
         login_sleep_time=0,
     )
+    _ignore_foreign_cookies(authenticator)
+    return authenticator
+
+
+def _ignore_foreign_cookies(authenticator: stauth.Authenticate) -> None:
+    """A crafted cookie (`alg: none`, another algorithm, a payload without an expiry) counts as no cookie.
+
+    The library catches only bad signatures and lets every other token error crash the page; its cookie
+    model's decoder is wrapped on this instance, like the login in `_audited`.
+    """
+    model = authenticator.cookie_controller.cookie_model
+    original = model._token_decode
+
+    def decode() -> Any:
+        try:
+            token = original()
+        except jwt.InvalidTokenError:
+            log.warning("ignored a login cookie that is not one of ours")
+            return False
+        if token and not isinstance(token.get("exp_date"), int | float):
+            return False
+        return token
+
+    model._token_decode = decode
 
 
 def _signed_in(wb: Workbench) -> UserRecord | None:

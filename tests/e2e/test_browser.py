@@ -3,7 +3,10 @@ word, export SRT, see Usage & cost; a screenshot of every page lands in tests/ar
 
 from __future__ import annotations
 
+import base64
+import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -203,3 +206,24 @@ def test_member_sees_their_pages_only(server: str, new_page: Any, artifacts: Pat
     page.goto(server)  # the cookie was deleted: still signed out after a reload
     settle(page)
     assert page.get_by_role("textbox", name="User name").is_visible()
+
+
+def _unsigned_token(payload: dict[str, Any], alg: str) -> str:
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': alg, 'typ': 'JWT'})}.{part(payload)}."
+
+
+@pytest.mark.parametrize("alg", ["none", "HS512"])
+def test_a_crafted_login_cookie_is_treated_as_absent(server: str, new_page: Any, artifacts: Path, alg: str) -> None:
+    # Issue 10, item 15: `alg: none` (or another algorithm) used to crash every page with a traceback.
+    payload = {"username": "admin", "name": "admin", "exp_date": time.time() + 86_400}
+    page = new_page()
+    page.context.add_cookies([{"name": "workbench_auth", "value": _unsigned_token(payload, alg), "url": server}])
+    page.goto(server)
+    settle(page)
+    page.get_by_role("textbox", name="User name").wait_for(timeout=30_000)
+    assert page.get_by_test_id("stException").count() == 0
+    assert heading(page, "Transcribe").count() == 0
+    shot(page, artifacts, f"25_crafted_cookie_{alg.lower()}")
