@@ -15,7 +15,7 @@ except WorkbenchError as exc:  # a bad setting or an unreadable data dir: one se
     st.error(str(exc), icon=":material/error:")
     st.stop()
 
-if user is not None and auth_gate.account_box(user, authenticator):
+if user is not None and auth_gate.account_box(wb, user, authenticator):
     user = None
 if user is None:
     st.navigation(

@@ -11,7 +11,7 @@ import streamlit_authenticator as stauth
 from streamlit_authenticator.utilities import LoginError
 
 from core import APP_NAME
-from core.identity import audit, auth
+from core.identity import audit, auth, sessions
 from core.transcripts.export.docs import escape_markdown
 from core.transcripts.types import UserRecord
 from core.workbench import Workbench
@@ -20,6 +20,9 @@ from ui.context import USER_KEY
 log = logging.getLogger("workbench.ui")
 COOKIE_NAME = "workbench_auth"
 COOKIE_DAYS = 7.0
+VERSION_CLAIM = "sv"  # the user's session version when the cookie was issued
+VERSION_KEY = "wb_session_version"
+WAIT_KEY = "wb_login_wait_s"
 _FIELDS = {
     "Form name": "Sign in",
     "Username": "User name",
@@ -39,13 +42,14 @@ def _authenticator(wb: Workbench) -> stauth.Authenticate:
         auto_hash=False,
         login_sleep_time=0,
     )
-    _ignore_foreign_cookies(authenticator)
+    _guard_cookies(wb, authenticator)
     return authenticator
 
 
-def _ignore_foreign_cookies(authenticator: stauth.Authenticate) -> None:
-    """A crafted cookie (`alg: none`, another algorithm, a payload without an expiry) counts as no cookie.
+def _guard_cookies(wb: Workbench, authenticator: stauth.Authenticate) -> None:
+    """Only our own, current cookies sign in; a crafted one (`alg: none`, another algorithm) counts as none.
 
+    Cookies carry the user's session version, so ending the sessions in the database voids them.
     The library catches only bad signatures and lets every other token error crash the page; its cookie
     model's decoder is wrapped on this instance, like the login in `_audited`.
     """
@@ -58,17 +62,35 @@ def _ignore_foreign_cookies(authenticator: stauth.Authenticate) -> None:
         except jwt.InvalidTokenError:
             log.warning("ignored a login cookie that is not one of ours")
             return False
-        if token and not isinstance(token.get("exp_date"), int | float):
+        if not isinstance(token, dict) or not isinstance(token.get("exp_date"), int | float):
             return False
+        # A cookie issued before a password change, role change, deactivation or sign-out is void.
+        version = sessions.current_version(wb, str(token.get("username") or ""))
+        if version is None or token.get(VERSION_CLAIM) != version:
+            return False
+        st.session_state[VERSION_KEY] = version
         return token
 
+    def encode() -> str:
+        version = sessions.current_version(wb, st.session_state.get("username") or "")
+        claims = {"username": st.session_state["username"], "exp_date": model.exp_date, VERSION_CLAIM: version}
+        return jwt.encode(claims, model.cookie_key, algorithm="HS256")
+
     model._token_decode = decode
+    model._token_encode = encode
 
 
 def _signed_in(wb: Workbench) -> UserRecord | None:
     if not st.session_state.get("authentication_status"):
         return None
-    user = auth.user_for_login(wb, st.session_state.get("username"))
+    login_name = st.session_state.get("username") or ""
+    version = sessions.current_version(wb, login_name)
+    known = st.session_state.setdefault(VERSION_KEY, version)
+    if version is None or known != version:
+        # The password, role or access changed, or the user signed out elsewhere, since this session began.
+        st.session_state.pop(VERSION_KEY, None)
+        return None
+    user = auth.user_for_login(wb, login_name)
     if user is not None:
         st.session_state[USER_KEY] = user.name
     return user
@@ -104,9 +126,16 @@ def _audited(wb: Workbench, authenticator: stauth.Authenticate) -> None:
     original = controller.login
 
     def login(username: str | None = None, password: str | None = None, *args: Any, **kwargs: Any) -> Any:
+        client = st.context.ip_address or "local"
+        if username:
+            wait = sessions.login_wait_s(wb, username, client)
+            if wait > 0:  # too many failures in a row for this name or this client: the password is not tried
+                audit.record_login(wb.Session, username, False, client=client, throttled=True)
+                st.session_state[WAIT_KEY] = wait
+                return None
         result = original(username, password, *args, **kwargs)
         if username:
-            audit.record_login(wb.Session, username.strip().lower(), bool(result))
+            audit.record_login(wb.Session, username, bool(result), client=client)
         return result
 
     controller.login = login
@@ -129,7 +158,13 @@ def login_page(wb: Workbench, authenticator: stauth.Authenticate) -> None:
         except LoginError as exc:
             st.error(str(exc))
         status = st.session_state.get("authentication_status")
-        if status is False:
+        wait = st.session_state.pop(WAIT_KEY, None)
+        if wait:
+            st.error(
+                f"Too many failed sign-ins for this name or from this computer. Try again in {wait} s.",
+                icon=":material/timer:",
+            )
+        elif status is False:
             st.error("That user name and password do not match. Please try again.", icon=":material/lock:")
         elif status:
             user = _signed_in(wb)
@@ -143,7 +178,7 @@ def login_page(wb: Workbench, authenticator: stauth.Authenticate) -> None:
             )
 
 
-def account_box(user: UserRecord, authenticator: stauth.Authenticate) -> bool:
+def account_box(wb: Workbench, user: UserRecord, authenticator: stauth.Authenticate) -> bool:
     """Who is signed in and a sign-out button, in the sidebar; True once the user signed out.
 
     No st.rerun() after signing out: the cookie component reruns the app once the cookie is deleted.
@@ -153,6 +188,8 @@ def account_box(user: UserRecord, authenticator: stauth.Authenticate) -> bool:
         st.markdown(f":material/account_circle: **{escape_markdown(user.name)}** · :gray[{role}]")
         clicked = st.button("Sign out", icon=":material/logout:", key="sign_out", width="stretch")
     if clicked:  # outside the sidebar, so the cookie component does not keep an empty sidebar open
+        sessions.end_sessions(wb, user.name)  # a copy of the cookie must not keep working
         st.session_state.pop(USER_KEY, None)
+        st.session_state.pop(VERSION_KEY, None)
         authenticator.logout(location="unrendered")
     return clicked

@@ -29,6 +29,8 @@ class User(Base):
     monthly_minutes_budget: Mapped[float | None] = mapped_column(Float)
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Bumped by a password or role change, deactivation and sign-out: older login cookies stop working.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     # One account per name whatever the letter case: "Alice" on the command line is the web user "alice".
     __table_args__ = (Index("uq_users_name_folded", func.lower(name), unique=True),)

@@ -19,6 +19,7 @@ from core.db.models import AuditEvent, utcnow
 ACTIONS = (
     "login",
     "login_failed",
+    "login_throttled",
     "edit",
     "delete",
     "export",
@@ -74,10 +75,21 @@ def record(sm: SM, actor: str, action: str, target: str, detail: str | None = No
         add_event(s, actor, action, target, detail)
 
 
-def record_login(sm: SM, login_name: str, ok: bool) -> None:
-    """A sign-in or a failed sign-in attempt under the name that was typed (never the password)."""
-    name = _clip(login_name, 64) or "(empty)"
-    record(sm, name, "login" if ok else "login_failed", f"user {name}")
+def clip_name(login_name: str) -> str:
+    """A typed sign-in name as the audit log keeps it."""
+    return _clip(login_name.strip().lower(), 64) or "(empty)"
+
+
+def client_detail(client: str) -> str:
+    """The audit detail that names the client (its address) of a sign-in attempt."""
+    return f"client {_clip(client, 64)}"
+
+
+def record_login(sm: SM, login_name: str, ok: bool, *, client: str | None = None, throttled: bool = False) -> None:
+    """A sign-in, a failed or a throttled attempt under the name that was typed (never the password)."""
+    name = clip_name(login_name)
+    action = "login_throttled" if throttled else ("login" if ok else "login_failed")
+    record(sm, name, action, f"user {name}", client_detail(client) if client else None)
 
 
 def list_events(

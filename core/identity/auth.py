@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from core.config import Settings
 from core.db.models import User
 from core.errors import ConfigError, InputError, NotFoundError, StorageError
+from core.identity import sessions
 from core.transcripts import repository as repo
 from core.transcripts.types import UserRecord
 from core.workbench import Workbench
@@ -183,6 +184,7 @@ def set_password(wb: Workbench, name: str, password: str) -> None:
         hashes = _read_hashes(wb.settings)
         hashes[name] = _hash(password)
         _write_hashes(wb.settings, hashes)
+    sessions.end_sessions(wb, name)  # a copied cookie must not outlive the old password
     log.info("Password changed for user %r.", name)
 
 
@@ -195,6 +197,7 @@ def _update(wb: Workbench, name: str, **values: Any) -> None:
         was_active_admin = row.role == "admin" and row.active
         for key, value in values.items():
             setattr(row, key, value)
+        row.session_version = (row.session_version or 0) + 1  # sessions signed in under the old state end
         s.flush()
         if was_active_admin and not (row.role == "admin" and row.active) and _active_admins(s) == 0:
             raise InputError(f"{name!r} is the last active admin; make another user admin first")

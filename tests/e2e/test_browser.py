@@ -227,3 +227,39 @@ def test_a_crafted_login_cookie_is_treated_as_absent(server: str, new_page: Any,
     assert page.get_by_test_id("stException").count() == 0
     assert heading(page, "Transcribe").count() == 0
     shot(page, artifacts, f"25_crafted_cookie_{alg.lower()}")
+
+
+def test_a_copied_cookie_stops_working_after_sign_out(server: str, new_page: Any, artifacts: Path) -> None:
+    # Issue 10, item 14: a copied login cookie used to work for 7 days after sign-out.
+    page = new_page()
+    sign_in(page, server, MEMBER, MEMBER_PASSWORD)
+    copied = [c for c in page.context.cookies() if c["name"] == "workbench_auth"]
+    assert copied
+    other = new_page()
+    other.context.add_cookies(copied)
+    other.goto(server)
+    heading(other, "Transcribe").wait_for(timeout=30_000)  # the copy works while the session lives
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("textbox", name="User name").wait_for(timeout=30_000)
+    stolen = new_page()
+    stolen.context.add_cookies(copied)
+    stolen.goto(server)
+    settle(stolen)
+    stolen.get_by_role("textbox", name="User name").wait_for(timeout=30_000)
+    other.reload()  # the session that was open elsewhere ends too
+    settle(other)
+    other.get_by_role("textbox", name="User name").wait_for(timeout=30_000)
+    shot(stolen, artifacts, "26_copied_cookie_after_sign_out")
+
+
+def test_repeated_wrong_passwords_back_off(server: str, new_page: Any, artifacts: Path) -> None:
+    page = new_page()
+    page.goto(server)
+    settle(page)
+    for _ in range(6):
+        page.get_by_role("textbox", name="User name").fill("nobody-here")
+        page.get_by_role("textbox", name="Password").fill("wrong password")
+        page.get_by_role("button", name="Sign in").click()
+        settle(page)
+    page.get_by_text(re.compile(r"Too many failed sign-ins .* Try again in \d+ s")).wait_for(timeout=30_000)
+    shot(page, artifacts, "27_sign_in_throttled")
