@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from core.audio.probe import sha256_file
+from core.audio.store import sha256_file
 from core.config import load_settings
 from core.providers.mock import MockProvider
 from core.transcripts import repository as repo

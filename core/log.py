@@ -7,20 +7,14 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import IO, Any
 
 from core.config import Settings
+from core.text import redact, scrub
 
-REDACTED = "[redacted]"
-# OpenAI-style keys (sk-..., sk-proj-...), and bearer tokens, wherever they appear in a line.
-_KEY_PATTERNS = (
-    re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}"),
-    re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._\-]{8,}"),
-)
 _RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
 _OURS = "_workbench_handler"
 
@@ -29,13 +23,10 @@ class Redactor:
     """Replaces configured secrets and anything shaped like an API key with [redacted]."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
+        self._secrets = tuple(secrets)
 
     def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        text = _KEY_PATTERNS[0].sub(REDACTED, text)
-        return _KEY_PATTERNS[1].sub(lambda m: m.group(1) + REDACTED, text)
+        return redact(text, self._secrets)
 
 
 def _jsonable(value: Any) -> Any:
@@ -67,7 +58,8 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[1] is not None:
             line["error"] = f"{type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
             line["traceback"] = self.formatException(record.exc_info)
-        return self._redact(json.dumps(line, ensure_ascii=False))
+        # json.dumps escapes C0 controls only; bidi marks and U+2028 would still reach a terminal raw.
+        return self._redact(scrub(json.dumps(line, ensure_ascii=False)))
 
 
 class TextFormatter(logging.Formatter):
@@ -82,7 +74,8 @@ class TextFormatter(logging.Formatter):
             f"{k}={_jsonable(v)}" for k, v in vars(record).items() if k not in _RECORD_FIELDS and not k.startswith("_")
         )
         text = super().format(record)
-        return self._redact(f"{text} {extra}" if extra else text)
+        # Newlines stay for tracebacks; a carriage return or bidi mark could disguise a line.
+        return self._redact(scrub(f"{text} {extra}" if extra else text, keep="\n\t"))
 
 
 def configure_logging(settings: Settings, stream: IO[str] | None = None) -> logging.Handler:

@@ -1,4 +1,4 @@
-"""core.audio.probe: content sniffing, the bounded probe, and the refusal sentences, over committed fixtures.
+"""core.audio: content sniffing, the bounded probe, display names, and the refusal sentences, over committed fixtures.
 
 The fixtures come from tests/fixtures/make_format_fixtures.py. Longer files for the end-of-file
 (truncation) checks are encoded here with PyAV, so no test needs espeak-ng, sox or a system ffmpeg.
@@ -17,14 +17,10 @@ from pathlib import Path
 import av
 import pytest
 
-from core.audio.probe import (
-    AudioInfo,
-    format_hms,
-    probe,
-    sanitize_display_name,
-    sha256_file,
-    sniff_kind,
-)
+from core.audio.names import sanitize_display_name
+from core.audio.probe import AudioInfo, probe
+from core.audio.sniff import sniff_kind
+from core.audio.store import sha256_file
 from core.errors import InputError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -349,14 +345,6 @@ def test_sanitize_caps_length_and_keeps_the_extension() -> None:
 
 def test_sanitize_drops_lone_surrogates() -> None:
     assert sanitize_display_name("a\udcffb.mp3") == "ab.mp3"
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"),
-    [(0, "0:00"), (59.9, "0:59"), (123, "2:03"), (3600, "1:00:00"), (3723, "1:02:03"), (-5, "0:00")],
-)
-def test_format_hms(seconds: float, text: str) -> None:
-    assert format_hms(seconds) == text
 
 
 def test_sha256_file_streams_the_whole_file(tmp_path: Path) -> None:

@@ -59,16 +59,11 @@ def _pdf_unicode(data: bytes) -> set[int]:
     return found
 
 
-@pytest.mark.parametrize(("seconds", "text"), [(0, "00:00"), (62.9, "01:02"), (3725, "1:02:05")])
-def test_stamp(seconds, text):
-    assert export_docs.stamp(seconds) == text
-
-
 def test_markdown_has_speakers_timestamps_and_inert_user_text():
     md = export_docs.to_markdown(_record())
     assert md.startswith("# Board meeting.mp3\n")
-    assert f"**[00:00] Anna:** Hello {UNICODE}." in md
-    assert "**[01:02] SPEAKER\\_2:**" in md
+    assert f"**[0:00] Anna:** Hello {UNICODE}." in md
+    assert "**[1:02] SPEAKER\\_2:**" in md
     assert "<script>" not in md and "](http" not in md and "![" not in md and "**bold**" not in md
     assert "\\<script\\>" in md and "\\$x\\$" in md
     assert "## Summary" in md and "\\<b\\>more\\</b\\>" in md
@@ -86,7 +81,7 @@ def test_docx_contains_the_text_with_renamed_speakers():
         xml = z.read("word/document.xml").decode("utf-8")
     assert "Anna: " in xml and UNICODE in xml and "SPEAKER_2: " in xml
     assert "&lt;script&gt;" in xml  # stored as text, never as markup
-    assert "We agreed." in xml and "[01:02] " in xml
+    assert "We agreed." in xml and "[1:02] " in xml
 
 
 def test_docx_survives_control_characters():
@@ -122,6 +117,33 @@ def test_every_format_exports_with_a_safe_file_name(fmt):
     assert out.data
     assert out.mime == export_docs.MIME_TYPES[fmt]
     assert out.file_name == f"Q3_review_final.{fmt}"
+
+
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+
+
+@pytest.mark.parametrize("fmt", export_docs.ALL_FORMATS)
+def test_no_bidi_control_survives_in_any_format(fmt):
+    # A right-to-left override in user text could make an export read differently from what it says.
+    record = _record(
+        display_name="invoice\u202egnp.mp3",
+        segments=[Segment(0.0, 2.0, f"pay \u202eevil\u2066 {BIDI} now", "SPEAKER_1")],
+        speaker_names={"SPEAKER_1": "An\u202ena"},
+        summary="We \u2067agreed\u2069.",
+    )
+    data = export_docs.export_file(record, fmt).data
+    if fmt == "docx":
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            texts = [z.read(n).decode("utf-8") for n in z.namelist() if n.endswith(".xml")]
+        assert "evil" in "".join(texts)
+    elif fmt == "pdf":
+        mapped = _pdf_unicode(data)
+        assert ord("e") in mapped
+        texts = ["".join(map(chr, mapped))]
+    else:
+        texts = [data.decode("utf-8")]
+        assert "evil" in texts[0]
+    assert not any(ch in text for text in texts for ch in BIDI)
 
 
 def test_export_text_formats_apply_speaker_renames():

@@ -25,7 +25,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from core.audio.probe import AudioInfo, probe, sniff_kind, validate_file
+from core.audio.probe import AudioInfo, probe, validate_file
+from core.audio.sniff import sniff_kind
 from core.config import load_settings
 from core.errors import InputError
 from core.providers.base import Segment

@@ -274,7 +274,7 @@ def test_history_shows_a_diff_and_restores(site: Workbench) -> None:
     repo.save_revision(site.Session, record.id, alice, changed, note="typo")
     at = open_in_library(sign_in("alice", ALICE_PW), record.id)
     diff = at.code[0].value
-    assert "+[00:00] Changed words here." in diff and "-[00:00] " in diff
+    assert "+[0:00] Changed words here." in diff and "-[0:00] " in diff
     at.button(key=f"lib_restore_{record.id}").click().run()
     assert not at.exception
     assert "restored as revision 3" in texts(at)

@@ -15,7 +15,8 @@ import pytest
 from core.config import Settings, load_settings
 from core.errors import ConfigError, ProviderError, WorkbenchError
 from core.jobs import api as jobs
-from core.log import REDACTED, Redactor, configure_logging
+from core.log import Redactor, configure_logging
+from core.text import REDACTED
 from core.transcripts import repository as repo
 from core.transcripts.export.docs import ALL_FORMATS, export_file
 from core.transcripts.service import TranscribeOptions, export_transcript, summarize_transcript, transcribe_file

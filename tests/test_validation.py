@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from core.audio import store as audio_store
-from core.audio.probe import sha256_file, validate_file
-from core.audio.store import CHUNK_BYTES, StoredAudio, store_upload
+from core.audio.probe import validate_file
+from core.audio.store import CHUNK_BYTES, StoredAudio, sha256_file, store_upload
 from core.config import Settings, load_settings
 from core.errors import InputError
 

@@ -9,7 +9,7 @@ from datetime import date
 import pandas as pd
 
 from core.providers.base import Segment
-from core.transcripts.export.docs import stamp
+from core.text import format_clock
 from core.transcripts.types import SearchHit, TranscriptRecord
 
 
@@ -78,7 +78,7 @@ def library_frame(records: Sequence[TranscriptRecord], *, with_owner: bool) -> p
             "Name": r.display_name,
             "Owner": r.owner,
             "Created": r.created_at,
-            "Length": stamp(r.duration_s),
+            "Length": format_clock(r.duration_s),
             "Language": _language(r),
             "Provider": r.provider,
             "Revision": r.revision,
@@ -133,13 +133,15 @@ def low_confidence(record: TranscriptRecord, threshold: float) -> tuple[pd.DataF
     segs, words = [], []
     for i, seg in enumerate(record.segments):
         if seg.confidence is not None and seg.confidence < threshold:
-            segs.append({"#": i + 1, "At": stamp(seg.start), "Confidence": seg.confidence, "Text": seg.text.strip()})
+            segs.append(
+                {"#": i + 1, "At": format_clock(seg.start), "Confidence": seg.confidence, "Text": seg.text.strip()}
+            )
         for w in seg.words:
             if w.confidence is not None and w.confidence < threshold:
                 words.append(
                     {
                         "#": i + 1,
-                        "At": stamp(w.start),
+                        "At": format_clock(w.start),
                         "Word": w.text.strip(),
                         "Confidence": w.confidence,
                         "In segment": seg.text.strip(),

@@ -10,8 +10,9 @@ import streamlit as st
 
 from core.identity import sharing
 from core.jobs import api as jobs
+from core.text import format_clock
 from core.transcripts import repository as repo
-from core.transcripts.export.docs import ALL_FORMATS, FORMAT_LABELS, MIME_TYPES, file_stem, stamp
+from core.transcripts.export.docs import ALL_FORMATS, FORMAT_LABELS, MIME_TYPES, file_stem
 from core.transcripts.service import export_transcript
 from core.transcripts.types import SearchHit, TranscriptRecord, UserRecord
 from core.workbench import Workbench
@@ -132,7 +133,7 @@ def header(user: UserRecord, record: TranscriptRecord) -> None:
     facts = [
         record.owner,
         f"{record.created_at:%Y-%m-%d %H:%M} UTC",
-        stamp(record.duration_s),
+        format_clock(record.duration_s),
         record.language or "language not detected",
         f"{record.provider} · {record.model}",
         f"revision {record.revision}",
@@ -227,7 +228,7 @@ def edit_tab(wb: Workbench, user: UserRecord, record: TranscriptRecord) -> None:
 
 def _segments_for_editing(record: TranscriptRecord) -> pd.DataFrame:
     rows = [
-        {"Start": stamp(s.start), "Speaker": record.speaker_label(s.speaker) or "", "Text": s.text.strip()}
+        {"Start": format_clock(s.start), "Speaker": record.speaker_label(s.speaker) or "", "Text": s.text.strip()}
         for s in record.segments
     ]
     frame = pd.DataFrame(rows, columns=["Start", "Speaker", "Text"])

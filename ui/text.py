@@ -6,13 +6,14 @@ import difflib
 from collections.abc import Sequence
 
 from core.providers.base import Segment
-from core.transcripts.export.docs import escape_markdown, stamp
+from core.text import format_clock, scrub
+from core.transcripts.export.docs import escape_markdown
 from core.transcripts.types import SNIPPET_CLOSE, SNIPPET_OPEN
 
 
 def md(text: str) -> str:
     """Escape user text for st.markdown: Markdown, HTML, $math$ and Streamlit's :color[...] / :icon: syntax."""
-    flat = text.replace("\r", " ").replace("\n", " ")
+    flat = scrub(text)  # line breaks become spaces, bidi marks go; spaces around a snippet's match survive
     return escape_markdown(flat).replace(":", "\\:")
 
 
@@ -34,7 +35,7 @@ def highlight_snippet(snippet: str) -> str:
 
 def revision_diff(old: Sequence[Segment], new: Sequence[Segment], old_label: str, new_label: str) -> str:
     """A unified diff of two revisions, one line per segment with its timestamp (shown with st.code)."""
-    a = [f"[{stamp(s.start)}] {s.text.strip()}" for s in old]
-    b = [f"[{stamp(s.start)}] {s.text.strip()}" for s in new]
+    a = [f"[{format_clock(s.start)}] {s.text.strip()}" for s in old]
+    b = [f"[{format_clock(s.start)}] {s.text.strip()}" for s in new]
     lines = difflib.unified_diff(a, b, fromfile=old_label, tofile=new_label, lineterm="", n=1)
     return "\n".join(lines)

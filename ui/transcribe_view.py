@@ -15,8 +15,8 @@ from core.billing import quotas
 from core.errors import InputError, WorkbenchError
 from core.jobs import api as jobs
 from core.jobs.api import JobRecord
+from core.text import format_clock
 from core.transcripts import repository as repo
-from core.transcripts.export.docs import stamp
 from core.transcripts.service import TranscribeOptions, check_options, estimate
 from core.transcripts.types import UserRecord
 from core.workbench import Workbench
@@ -105,7 +105,7 @@ def staged_list() -> list[Staged]:
             if item.ok:
                 left.markdown(
                     f":material/check_circle: **{md(item.name)}**  \n"
-                    f":gray[Ready · {stamp(item.duration_s)} · {item.size / 1e6:.1f} MB]"
+                    f":gray[Ready · {format_clock(item.duration_s)} · {item.size / 1e6:.1f} MB]"
                 )
             else:
                 left.markdown(f":material/block: **{md(item.name)}**  \n:red[Refused: {md(item.reason or '')}]")
@@ -179,7 +179,9 @@ def estimate_box(wb: Workbench, user: UserRecord, ready: list[Staged], opts: Tra
     budget = quotas.budget_status(wb, user)
     left, right = st.columns(2)
     left.metric(
-        "Estimated cost", "Free" if cost == 0 else f"${cost:,.4f}", help=f"{len(ready)} file(s), {stamp(seconds)}"
+        "Estimated cost",
+        "Free" if cost == 0 else f"${cost:,.4f}",
+        help=f"{len(ready)} file(s), {format_clock(seconds)}",
     )
     remaining = budget.remaining_usd
     right.metric(
@@ -323,7 +325,7 @@ def results(wb: Workbench, user: UserRecord) -> None:
         with st.container(border=True):
             st.subheader(md(record.display_name), anchor=False)
             facts = [
-                stamp(record.duration_s),
+                format_clock(record.duration_s),
                 record.language or "language not detected",
                 f"{record.provider} · {record.model}",
             ]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.transcripts.export.docs import stamp
+from core.text import format_clock
 from core.transcripts.types import TranscriptRecord
 from ui.text import md
 
@@ -35,8 +35,8 @@ def segments_frame(record: TranscriptRecord) -> pd.DataFrame:
     """One row per segment: start, end, speaker (after renames), text, confidence."""
     rows = [
         {
-            "Start": stamp(s.start),
-            "End": stamp(s.end),
+            "Start": format_clock(s.start),
+            "End": format_clock(s.end),
             "Speaker": record.speaker_label(s.speaker) or "",
             "Text": s.text.strip(),
             "Confidence": s.confidence,
@@ -105,7 +105,7 @@ def reading_view(record: TranscriptRecord, *, height: int = 260) -> None:
     for seg in record.segments:
         label = record.speaker_label(seg.speaker)
         who = f" **{md(label)}**" if label else ""
-        paragraphs.append(f":gray[{stamp(seg.start)}]{who} {md(seg.text.strip())}")
+        paragraphs.append(f":gray[{format_clock(seg.start)}]{who} {md(seg.text.strip())}")
     st.markdown("**Full text**")
     with st.container(border=True, height=height if len(paragraphs) > 5 else "content"):
         st.markdown("\n\n".join(paragraphs))

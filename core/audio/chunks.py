@@ -63,14 +63,15 @@ def probe_duration(path: Path) -> float:
     """Duration in seconds from the container, without decoding."""
     import av
 
+    from core.audio.probe import declared_duration  # lazy: importing chunks must not load PyAV
+
     try:
         with av.open(str(path)) as container:
-            if container.duration:
-                return float(container.duration) / 1_000_000
-            stream = container.streams.audio[0]
-            if stream.duration and stream.time_base:
-                return float(stream.duration * stream.time_base)
-    except (av.error.FFmpegError, IndexError, OSError) as exc:
+            audio = container.streams.audio
+            seconds = declared_duration(container, audio[0] if audio else None)
+            if seconds is not None:
+                return seconds
+    except (av.error.FFmpegError, OSError) as exc:
         raise InputError(f"this file could not be read as audio ({type(exc).__name__})", filename=path.name) from None
     raise InputError("the length of this audio could not be determined", filename=path.name)
 

@@ -1,11 +1,9 @@
-"""Probe and validate uploaded audio by its content (magic bytes + a bounded PyAV decode), never its name."""
+"""Probe and validate uploaded audio by its content (sniffed magic bytes, then a bounded decode), never its name."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import math
-import unicodedata
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -15,8 +13,10 @@ import av.container
 import av.stream
 from av.audio.stream import AudioStream
 
+from core.audio.sniff import ACCEPTED_CONTAINERS, NOT_AUDIO, UNSUPPORTED_MEDIA, sniff_kind
 from core.config import Settings
 from core.errors import InputError
+from core.text import format_clock, format_mb
 
 ACCEPTED_FORMATS = "MP3, WAV, M4A, MP4, MOV, AAC, OGG, Opus, WebM, FLAC or MP2"
 MIN_SAMPLE_RATE = 1_000
@@ -31,43 +31,6 @@ END_TOLERANCE_S = 1.0  # how far short of its announced length a file may stop b
 CHEAP_SEEK = frozenset({"wav", "mp3", "mpeg", "mp4", "mov", "flac", "ogg", "webm"})
 _DEMUXER_NAME = "upload"  # PyAV hands the name to FFmpeg's prober; one without an extension adds no bias
 
-# What a non-audio file looks like, for the refusal sentence.
-NOT_AUDIO = {
-    "pdf": "a PDF document",
-    "png": "a PNG image",
-    "jpeg": "a JPEG image",
-    "gif": "a GIF image",
-    "webp": "a WebP image",
-    "bmp": "a BMP image",
-    "tiff": "a TIFF image",
-    "zip": "a ZIP archive (or an Office document)",
-    "gzip": "a gzip archive",
-    "rar": "a RAR archive",
-    "7z": "a 7-Zip archive",
-    "elf": "a Linux program (ELF executable)",
-    "exe": "a Windows program (EXE/DLL)",
-    "macho": "a macOS program",
-    "sqlite": "an SQLite database",
-    "html": "a web page (HTML)",
-    "xml": "an XML document",
-    "text": "a text file",
-}
-# Media FFmpeg could read but the product does not accept.
-UNSUPPORTED_MEDIA = {
-    "aiff": "an AIFF audio file",
-    "caf": "a Core Audio (CAF) file",
-    "amr": "an AMR voice memo",
-    "asf": "a Windows Media (WMA/WMV) file",
-    "avi": "an AVI video",
-    "mkv": "a Matroska (MKV) file",
-    "midi": "a MIDI file (notes, not recorded sound)",
-    "mpegps": "an MPEG program stream (DVD/VOB video)",
-    "mpegts": "an MPEG transport stream",
-}
-ACCEPTED_CONTAINERS = frozenset({"wav", "mp3", "mpeg", "aac", "ogg", "webm", "flac", "mp4", "mov"})
-_BIDI_AND_NUL = dict.fromkeys(map(ord, "\x00\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"))
-MAX_NAME_CHARS = 120
-
 
 @dataclass(frozen=True)
 class AudioInfo:
@@ -78,161 +41,6 @@ class AudioInfo:
     channels: int
     has_video: bool
     ext: str  # canonical storage extension
-
-
-def format_hms(seconds: float) -> str:
-    """Whole seconds as "1:02:03", or "2:03" under an hour."""
-    total = max(0, int(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def format_mb(size: int) -> str:
-    """Bytes as megabytes with one decimal, rounded up so a file just over a limit never reads as equal."""
-    return f"{math.ceil(size * 10 / (1024 * 1024)) / 10:g} MB"
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as src:
-        while chunk := src.read(1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def sanitize_display_name(name: str) -> str:
-    """A file name safe to show and store: no path, control or bidi characters, at most 120 characters."""
-    name = unicodedata.normalize("NFC", name).translate(_BIDI_AND_NUL)
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    # Other control characters become spaces (a tab or newline separates words); lone surrogates go.
-    name = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in name if unicodedata.category(ch) != "Cs")
-    name = " ".join(name.split())
-    if name.strip(".") == "":
-        return "recording"
-    if len(name) > MAX_NAME_CHARS:
-        stem, dot, ext = name.rpartition(".")
-        if dot and stem and 0 < len(ext) <= 10:
-            name = f"{stem[: MAX_NAME_CHARS - len(ext) - 1].rstrip()}.{ext}"
-        else:
-            name = name[:MAX_NAME_CHARS].rstrip()
-    return name
-
-
-def _mpeg_audio_kind(head: bytes) -> str | None:
-    """MPEG audio frame sync at the start: layer III is "mp3", I/II "mpeg", ADTS (layer 0) "aac"."""
-    if len(head) < 4 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
-        return None
-    version, layer = (head[1] >> 3) & 0b11, (head[1] >> 1) & 0b11
-    if layer == 0:
-        return "aac" if head[1] & 0xF0 == 0xF0 else None
-    if version == 0b01 or (head[2] >> 4) == 0xF or (head[2] >> 2) & 0b11 == 0b11:
-        return None  # reserved version, bad bitrate index or bad sample-rate index: not a frame
-    return "mp3" if layer == 0b01 else "mpeg"
-
-
-def _id3_size(head: bytes) -> int:
-    """Length of a leading ID3v2 tag (0 if none); MP3, AAC and FLAC files may all start with one."""
-    if len(head) < 10 or head[:3] != b"ID3" or head[3] not in (2, 3, 4) or any(b & 0x80 for b in head[6:10]):
-        return 0
-    size = 0
-    for byte in head[6:10]:
-        size = (size << 7) | (byte & 0x7F)
-    return 10 + size + (10 if head[5] & 0x10 else 0)
-
-
-def _looks_like_text(head: bytes) -> bool:
-    sample = head[:4096]
-    if sample.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with a byte order mark
-        text = sample[: len(sample) // 2 * 2].decode("utf-16", errors="replace")
-    elif b"\x00" in sample:
-        return False
-    else:
-        text = sample.decode("utf-8", errors="replace")
-    bad = sum(1 for ch in text if ch == "\ufffd" or (unicodedata.category(ch) == "Cc" and ch not in "\t\n\r\f"))
-    return bad <= len(text) // 100
-
-
-def sniff_kind(head: bytes) -> str | None:
-    """Guess a file's kind from its first bytes: an audio/video container, a non-audio kind, or None."""
-    if not head:
-        return None
-    tag = _id3_size(head)
-    if tag:
-        rest = head[tag:]
-        if rest.startswith(b"fLaC"):
-            return "flac"
-        return _mpeg_audio_kind(rest) or "mp3"  # the tag may outrun the head; MP3 is by far the most likely
-    four = head[:4]
-    if four in (b"RIFF", b"RF64", b"BW64"):
-        return {b"WAVE": "wav", b"AVI ": "avi", b"WEBP": "webp"}.get(head[8:12])
-    if four == b"fLaC":
-        return "flac"
-    if four == b"OggS":
-        return "ogg"
-    if four == b"\x1a\x45\xdf\xa3":  # EBML: WebM or Matroska, told apart by the DocType
-        return "mkv" if b"matroska" in head[:64] else "webm"
-    if head[4:8] == b"ftyp":
-        return "mov" if head[8:12] == b"qt  " else "mp4"
-    if head[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"):
-        return "mov"  # an old QuickTime file without a ftyp box
-    if four == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
-        return "aiff"
-    if four == b"caff":
-        return "caf"
-    if head.startswith(b"#!AMR"):
-        return "amr"
-    if head.startswith(b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"):
-        return "asf"
-    if four == b"MThd":
-        return "midi"
-    if four == b"\x00\x00\x01\xba":
-        return "mpegps"
-    signatures = (
-        (b"%PDF-", "pdf"),
-        (b"\x89PNG\r\n\x1a\n", "png"),
-        (b"\xff\xd8\xff", "jpeg"),
-        (b"GIF87a", "gif"),
-        (b"GIF89a", "gif"),
-        (b"II*\x00", "tiff"),
-        (b"MM\x00*", "tiff"),
-        (b"PK\x03\x04", "zip"),
-        (b"PK\x05\x06", "zip"),
-        (b"\x1f\x8b", "gzip"),
-        (b"Rar!\x1a\x07", "rar"),
-        (b"7z\xbc\xaf\x27\x1c", "7z"),
-        (b"\x7fELF", "elf"),
-        (b"\xfe\xed\xfa\xce", "macho"),
-        (b"\xfe\xed\xfa\xcf", "macho"),
-        (b"\xce\xfa\xed\xfe", "macho"),
-        (b"\xcf\xfa\xed\xfe", "macho"),
-        (b"\xca\xfe\xba\xbe", "macho"),
-        (b"SQLite format 3\x00", "sqlite"),
-    )
-    for magic, kind in signatures:
-        if head.startswith(magic):
-            return kind
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")) and _looks_like_text(head):
-        return "text"  # a UTF-16 byte order mark also passes for an MPEG layer I frame sync
-    mpeg = _mpeg_audio_kind(head)
-    if mpeg:
-        return mpeg
-    if _looks_like_text(head):
-        start = head[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-        if start.startswith((b"<!doctype html", b"<html", b"<head", b"<body")):
-            return "html"
-        if start.startswith((b"<?xml", b"<svg")):
-            return "xml"
-        return "text"
-    if head[0] == 0x47 and len(head) > 376 and head[188] == 0x47 and head[376] == 0x47:
-        return "mpegts"  # sync byte every 188 bytes
-    # Two-byte magics only once text is ruled out, so a note starting "MZ..." is still called text.
-    if head.startswith(b"MZ"):
-        return "exe"
-    if head.startswith(b"BM"):
-        return "bmp"
-    return None
 
 
 def _refuse(reason: str, name: str) -> InputError:
@@ -332,9 +140,12 @@ def _seconds(value: int | None, base: Fraction | None) -> float | None:
     return float(value * base) if value is not None and base is not None else None
 
 
-def _declared_duration(container: av.container.InputContainer, stream: AudioStream) -> float | None:
+def declared_duration(container: av.container.InputContainer, stream: AudioStream | None) -> float | None:
+    """The length the container (else the audio stream) announces, in seconds; None when neither does."""
     if container.duration is not None and container.duration > 0:
         return container.duration / av.time_base
+    if stream is None:
+        return None
     seconds = _seconds(stream.duration, stream.time_base)
     return seconds if seconds and seconds > 0 else None
 
@@ -368,7 +179,7 @@ def _check_params(sample_rate: int, channels: int, name: str) -> None:
 
 def _truncated(declared: float, name: str) -> InputError:
     return _refuse(
-        f"is truncated or corrupt: it says it lasts {format_hms(declared)} but the audio stops early. "
+        f"is truncated or corrupt: it says it lasts {format_clock(declared)} but the audio stops early. "
         "Upload the complete file again.",
         name,
     )
@@ -437,7 +248,7 @@ def _probe_open(container: av.container.InputContainer, path: Path, name: str, k
         raise _not_accepted(what, name)
     _check_params(stream.codec_context.sample_rate, stream.codec_context.channels, name)
 
-    declared = _declared_duration(container, stream)
+    declared = declared_duration(container, stream)
     start = _seconds(stream.start_time, stream.time_base) or 0.0
     head = _decode_window(container, stream, PROBE_SECONDS)
     if not head.frames:
@@ -487,8 +298,8 @@ def validate_file(path: Path, display_name: str, settings: Settings) -> AudioInf
     info = probe(path, display_name)
     if info.duration_s > settings.max_duration_s:
         raise _refuse(
-            f"is {format_hms(math.ceil(info.duration_s))} long; the limit is "
-            f"{format_hms(settings.max_duration_s)}. Split it or trim it first.",
+            f"is {format_clock(math.ceil(info.duration_s))} long; the limit is "
+            f"{format_clock(settings.max_duration_s)}. Split it or trim it first.",
             display_name,
         )
     return info

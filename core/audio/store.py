@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from core.audio.probe import AudioInfo, sanitize_display_name, sha256_file, upload_too_large, validate_file
+from core.audio.names import sanitize_display_name
+from core.audio.probe import AudioInfo, upload_too_large, validate_file
 from core.config import Settings
 from core.errors import StorageError
 
@@ -23,6 +24,15 @@ class StoredAudio:
     bytes: int
     display_name: str
     info: AudioInfo
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in CHUNK_BYTES pieces: the key the store files content under."""
+    digest = hashlib.sha256()
+    with path.open("rb") as src:
+        while chunk := src.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _known_size(source: Path | BinaryIO) -> int | None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db.models import AuditEvent, utcnow
+from core.text import one_line
 
 ACTIONS = (
     "login",
@@ -48,9 +48,8 @@ class AuditRecord:
 
 
 def _clip(text: str, limit: int) -> str:
-    """One line of at most `limit` characters: control, bidi and other format characters become spaces."""
-    flat = "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp") else ch for ch in text)
-    flat = " ".join(flat.split())
+    """One scrubbed line of at most `limit` characters."""
+    flat = one_line(text)
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,17 +15,10 @@ from core.billing.pricing import ModelInfo, price_call, price_from_duration
 from core.errors import InputError, ProviderError
 from core.providers.base import CallRecord, Operation, Segment, Word
 from core.providers.resilience import TransientError, is_retryable_status, retry_after_seconds
+from core.text import redact
 
 JSON_FORMATS = ("json", "verbose_json", "diarized_json")
-_KEYLIKE = re.compile(r"\bsk-[A-Za-z0-9_\-*]{6,}|(?<=Bearer )\S+")
 MALFORMED = (json.JSONDecodeError, pydantic.ValidationError, openai.APIResponseValidationError)
-
-
-def redact(text: str, secret: str | None) -> str:
-    """Remove the key (and anything shaped like one) from text we may show or log."""
-    if secret:
-        text = text.replace(secret, "[redacted]")
-    return _KEYLIKE.sub("[redacted]", text)
 
 
 def _detail(exc: openai.APIStatusError) -> str:
@@ -69,7 +61,7 @@ def map_error(exc: BaseException, *, label: str, secret: str | None) -> Provider
         403: f"{label} does not allow this key to use this model (or from this region).",
         404: f"{label} does not know this model or address; check the model name and OPENAI_BASE_URL.",
         413: f"The audio upload is larger than {label} accepts.",
-    }.get(status) or f"{label} refused the request: {redact(_detail(exc), secret)}."
+    }.get(status) or f"{label} refused the request: {redact(_detail(exc), [secret] if secret else ())}."
     return ProviderError(sentence, status_code=status, request_id=rid, code=code)
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import io
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
+from core.text import format_clock, one_line
 from core.transcripts.export import text as export
 from core.transcripts.types import TranscriptRecord
 
@@ -46,20 +46,6 @@ class ExportFile:
     file_name: str
 
 
-def stamp(seconds: float) -> str:
-    """A timestamp for people: "1:02:03", or "02:03" under an hour."""
-    total = max(0, int(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
-
-
-def _clean(text: str) -> str:
-    """One line of user text: control characters (invalid in XML and PDF strings) become spaces."""
-    text = "".join(" " if unicodedata.category(ch) in ("Cc", "Cs") else ch for ch in text)
-    return " ".join(text.split())
-
-
 def escape_markdown(text: str) -> str:
     """User text made inert in Markdown: no links, images, HTML, emphasis or list markers."""
     text = _MD_SPECIAL.sub(r"\\\1", text)
@@ -69,7 +55,7 @@ def escape_markdown(text: str) -> str:
 def _details(record: TranscriptRecord) -> list[tuple[str, str]]:
     rows = [
         ("Date", f"{record.created_at:%Y-%m-%d %H:%M} UTC"),
-        ("Duration", stamp(record.duration_s)),
+        ("Duration", format_clock(record.duration_s)),
         ("Language", record.language or "not detected"),
         ("Transcribed with", f"{record.provider} · {record.model}"),
         ("Owner", record.owner),
@@ -84,22 +70,22 @@ def _lines(record: TranscriptRecord) -> list[tuple[str, str | None, str]]:
     """(timestamp, speaker label, text) for every segment with text."""
     out = []
     for seg in record.segments:
-        text = _clean(seg.text)
+        text = one_line(seg.text)
         if text:
             label = record.speaker_label(seg.speaker)
-            out.append((stamp(seg.start), _clean(label) if label else None, text))
+            out.append((format_clock(seg.start), one_line(label) if label else None, text))
     return out
 
 
 def to_markdown(record: TranscriptRecord) -> str:
     """A readable Markdown document; user text is escaped so nothing in it becomes a link or HTML."""
-    parts = [f"# {escape_markdown(_clean(record.display_name))}", ""]
-    parts += [f"- **{k}:** {escape_markdown(_clean(v))}" for k, v in _details(record)]
+    parts = [f"# {escape_markdown(one_line(record.display_name))}", ""]
+    parts += [f"- **{k}:** {escape_markdown(one_line(v))}" for k, v in _details(record)]
     if record.summary:
         parts += ["", "## Summary"]
         for para in record.summary.splitlines():
             if para.strip():
-                parts += ["", escape_markdown(_clean(para))]
+                parts += ["", escape_markdown(one_line(para))]
     parts += ["", "## Transcript", ""]
     for when, speaker, text in _lines(record):
         who = f" {escape_markdown(speaker)}:" if speaker else ""
@@ -113,18 +99,18 @@ def to_docx(record: TranscriptRecord) -> bytes:
     from docx.shared import Pt, RGBColor
 
     doc = Document()
-    doc.core_properties.title = _clean(record.display_name)
-    doc.add_heading(_clean(record.display_name), level=1)
+    doc.core_properties.title = one_line(record.display_name)
+    doc.add_heading(one_line(record.display_name), level=1)
     table = doc.add_table(rows=0, cols=2)
     table.style = "Light List Accent 1"
     for key, value in _details(record):
         cells = table.add_row().cells
-        cells[0].text, cells[1].text = key, _clean(value)
+        cells[0].text, cells[1].text = key, one_line(value)
     if record.summary:
         doc.add_heading("Summary", level=2)
         for line in record.summary.splitlines():
             if line.strip():
-                doc.add_paragraph(_clean(line))
+                doc.add_paragraph(one_line(line))
     doc.add_heading("Transcript", level=2)
     for when, speaker, text in _lines(record):
         para = doc.add_paragraph()
@@ -165,7 +151,7 @@ def to_pdf(record: TranscriptRecord) -> bytes:
     regular, bold, covered = _font_files()
 
     def safe(text: str) -> str:
-        return _printable(_clean(text), covered)
+        return _printable(one_line(text), covered)
 
     class _Doc(FPDF):
         def footer(self) -> None:
@@ -175,7 +161,7 @@ def to_pdf(record: TranscriptRecord) -> bytes:
             self.cell(0, 6, f"{safe(record.display_name)} · page {self.page_no()}/{{nb}}", align="C")
 
     pdf = _Doc(format="A4")
-    pdf.set_title(_clean(record.display_name))
+    pdf.set_title(one_line(record.display_name))
     pdf.set_creator("Transcription Workbench")
     pdf.set_creation_date(datetime(2000, 1, 1))  # a fixed date keeps exports of the same text identical
     pdf.add_font("Roboto", "", regular)
@@ -221,7 +207,7 @@ def to_pdf(record: TranscriptRecord) -> bytes:
 
 def file_stem(display_name: str) -> str:
     """A download file name stem from a display name: letters, digits, '-', '_' and '.' only."""
-    name = _clean(display_name)
+    name = one_line(display_name)
     stem, dot, ext = name.rpartition(".")
     stem = stem if dot and stem and len(ext) <= 5 else name
     stem = re.sub(r"[^\w.-]+", "_", stem, flags=re.UNICODE).strip("._")

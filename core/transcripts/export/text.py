@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import json
-import unicodedata
 from typing import Any
 
+from core.text import format_clock, format_timecode, is_unsafe, one_line, scrub
 from core.transcripts.types import TranscriptRecord
 
 TEXT_FORMATS = ("txt", "json", "srt", "vtt")
-
-
-def _clock(seconds: float, sep: str) -> str:
-    ms = int(round(max(seconds, 0.0) * 1000))
-    h, rem = divmod(ms, 3_600_000)
-    m, rem = divmod(rem, 60_000)
-    s, ms = divmod(rem, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
 
 
 def _inert_cue(text: str) -> str:
@@ -29,10 +21,10 @@ def _srt_inert(text: str) -> str:
     return text.replace("<", "<\u200b").replace("{", "{\u200b").replace("-->", "--\u200b>")
 
 
-def _one_line(text: str) -> str:
-    """Cue text on one line: a line break in user text could end the cue and start a forged one."""
-    flat = "".join(" " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in text)
-    return " ".join(flat.split())
+def _inert_json(raw: str) -> str:
+    # JSON output keeps the exact text (the CLI's contract) but writes unsafe characters as \u escapes,
+    # so no bidi override or raw surrogate reaches the file while json.loads still returns the original.
+    return "".join(json.dumps(ch)[1:-1] if is_unsafe(ch) else ch for ch in raw)
 
 
 def _line(record: TranscriptRecord, speaker: str | None, text: str) -> str:
@@ -41,29 +33,32 @@ def _line(record: TranscriptRecord, speaker: str | None, text: str) -> str:
 
 
 def to_txt(record: TranscriptRecord, *, timestamps: bool = False) -> str:
+    """One line per segment ("Speaker: text"); line breaks and tabs inside user text are plain text here."""
     lines = []
     for seg in record.segments:
-        body = _line(record, seg.speaker, seg.text.strip())
-        lines.append(f"[{_clock(seg.start, '.')[:-4]}] {body}" if timestamps else body)
+        body = scrub(_line(record, seg.speaker, seg.text.strip()), keep="\n\t")
+        lines.append(f"[{format_clock(seg.start)}] {body}" if timestamps else body)
     return "\n".join(lines) + ("\n" if lines else "")
 
 
 def to_srt(record: TranscriptRecord) -> str:
+    """SubRip cues; user text on one line (a line break could end the cue and start a forged one)."""
     blocks = []
     for i, seg in enumerate(record.segments, start=1):
-        text = _srt_inert(_one_line(_line(record, seg.speaker, seg.text.strip())))
-        blocks.append(f"{i}\n{_clock(seg.start, ',')} --> {_clock(seg.end, ',')}\n{text}\n")
+        text = _srt_inert(one_line(_line(record, seg.speaker, seg.text.strip())))
+        blocks.append(f"{i}\n{format_timecode(seg.start, ',')} --> {format_timecode(seg.end, ',')}\n{text}\n")
     return "\n".join(blocks)
 
 
 def to_vtt(record: TranscriptRecord) -> str:
+    """WebVTT cues with <v Speaker> voice tags; user text on one line and escaped."""
     blocks = ["WEBVTT\n"]
     for seg in record.segments:
         label = record.speaker_label(seg.speaker)
-        body = _inert_cue(_one_line(seg.text))
+        body = _inert_cue(one_line(seg.text))
         if label:
-            body = f"<v {_inert_cue(_one_line(label))}>{body}"
-        blocks.append(f"{_clock(seg.start, '.')} --> {_clock(seg.end, '.')}\n{body}\n")
+            body = f"<v {_inert_cue(one_line(label))}>{body}"
+        blocks.append(f"{format_timecode(seg.start, '.')} --> {format_timecode(seg.end, '.')}\n{body}\n")
     return "\n".join(blocks)
 
 
@@ -95,7 +90,8 @@ def to_dict(record: TranscriptRecord, *, cost_usd: float = 0.0, cached: bool = F
 
 
 def to_json(record: TranscriptRecord, **kwargs: Any) -> str:
-    return json.dumps(to_dict(record, **kwargs), ensure_ascii=False)
+    """to_dict as one line of JSON, readable UTF-8 except for escaped unsafe characters."""
+    return _inert_json(json.dumps(to_dict(record, **kwargs), ensure_ascii=False))
 
 
 def render(record: TranscriptRecord, fmt: str, **kwargs: Any) -> str:
