@@ -19,7 +19,7 @@ from core.errors import InputError, WorkbenchError
 from core.jobs.api import submit_transcription
 from core.providers.registry import PROVIDERS
 from core.transcripts import repository as repo
-from core.transcripts.export.text import TEXT_FORMATS, render, to_dict
+from core.transcripts.export.text import TEXT_FORMATS, render, to_json
 from core.transcripts.service import TranscribeOptions, transcribe_file
 from core.workbench import Workbench
 
@@ -73,7 +73,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
             _err(f"note: {notice}")
         rec = outcome.transcript
         if args.format == "json":
-            print(json.dumps(to_dict(rec, cost_usd=outcome.cost_usd, cached=outcome.cached), ensure_ascii=False))
+            print(to_json(rec, cost_usd=outcome.cost_usd, cached=outcome.cached))
         else:
             if many:
                 print(f"==> {rec.display_name} <==")
