@@ -4,6 +4,7 @@ import streamlit as st
 
 from core.errors import NotFoundError
 from core.transcripts import repository as repo
+from core.transcripts.search import search
 from ui import library_data as data
 from ui import library_view as view
 from ui.context import current_user, friendly_errors, workbench
@@ -61,7 +62,7 @@ query, chosen = view.filter_bar(user, records)
 shown = data.apply_filter(records, chosen)
 if query:
     with friendly_errors("Searching"):
-        view.search_results(data.filter_hits(repo.search(wb.Session, user, query), shown), query)
+        view.search_results(data.filter_hits(search(wb.Session, user, query), shown), query)
 elif shown:
     view.transcript_list(shown, user)
 else:

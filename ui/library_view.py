@@ -9,11 +9,13 @@ import pandas as pd
 import streamlit as st
 
 from core.identity import sharing
+from core.identity.types import UserRecord
+from core.identity.users import list_users
 from core.jobs import api as jobs
 from core.transcripts import repository as repo
 from core.transcripts.export.docs import ALL_FORMATS, FORMAT_LABELS, MIME_TYPES, file_stem, stamp
 from core.transcripts.service import export_transcript
-from core.transcripts.types import SearchHit, TranscriptRecord, UserRecord
+from core.transcripts.types import SearchHit, TranscriptRecord
 from core.workbench import Workbench
 from ui import library_data as data
 from ui.context import friendly_errors
@@ -333,9 +335,7 @@ def share_tab(wb: Workbench, user: UserRecord, record: TranscriptRecord) -> None
                 st.rerun()
     if not readers:
         st.caption("Not shared with anyone yet.")
-    others = [
-        u.name for u in repo.list_users(wb.Session) if u.active and u.id != record.owner_id and u.name not in readers
-    ]
+    others = [u.name for u in list_users(wb.Session) if u.active and u.id != record.owner_id and u.name not in readers]
     if not others:
         st.caption("There is nobody else to share with.")
         return

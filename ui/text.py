@@ -5,9 +5,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 
-from core.providers.base import Segment
 from core.transcripts.export.docs import escape_markdown, stamp
-from core.transcripts.types import SNIPPET_CLOSE, SNIPPET_OPEN
+from core.transcripts.types import SNIPPET_CLOSE, SNIPPET_OPEN, Segment
 
 
 def md(text: str) -> str:

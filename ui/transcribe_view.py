@@ -13,12 +13,12 @@ import streamlit as st
 from core.audio.store import store_upload
 from core.billing import quotas
 from core.errors import InputError, WorkbenchError
+from core.identity.types import UserRecord
 from core.jobs import api as jobs
 from core.jobs.api import JobRecord
 from core.transcripts import repository as repo
 from core.transcripts.export.docs import stamp
 from core.transcripts.service import TranscribeOptions, check_options, estimate
-from core.transcripts.types import UserRecord
 from core.workbench import Workbench
 from ui import options as choices
 from ui.context import friendly_errors
