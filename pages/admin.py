@@ -10,7 +10,8 @@ from core.billing import quotas
 from core.billing.analytics import UsageFilter
 from core.billing.pricing import load_models
 from core.identity import audit
-from core.identity.users import ROLES, list_users
+from core.identity.directory import list_users
+from core.identity.types import ROLES
 from core.providers.openai.key_check import NOTICES, OFFICIAL_URL, check_key
 from ui.admin_widgets import (
     analytics,
@@ -33,7 +34,7 @@ if not me.is_admin:  # app.py registers this page for admins only; this guards a
     st.error("This page is for administrators.")
     st.stop()
 wb = workbench()
-users = list_users(wb.Session)
+users = list_users(wb)
 by_name = {u.name: u for u in users}
 today = date.today()
 

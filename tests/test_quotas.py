@@ -27,7 +27,6 @@ from core.db.models import AlertEvent, Job, QuotaReservation, UsageEvent, utcnow
 from core.errors import QuotaError
 from core.identity import audit
 from core.identity.types import UserRecord
-from core.identity.users import get_user
 from core.jobs import api as jobs
 from core.providers.base import CallRecord, TranscriptionRequest, TranscriptionResult
 from core.providers.mock import MockProvider
@@ -462,11 +461,12 @@ def site(wb: Workbench, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workbench]:
 
 def _banner_page() -> None:
     from core.config import load_settings
+    from core.identity import directory
     from core.workbench import Workbench
     from ui.budget_banner import budget_banner
 
     bench = Workbench.open(load_settings())
-    user = get_user(bench.Session, "alice")
+    user = directory.get_user(bench, "alice")
     assert user is not None
     budget_banner(bench, user)
     bench.close()

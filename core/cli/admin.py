@@ -14,8 +14,8 @@ from core.billing import quotas
 from core.config import load_settings
 from core.errors import InputError, NotFoundError
 from core.identity import audit, auth
-from core.identity.types import UserRecord
-from core.identity.users import ROLES, get_user, list_users
+from core.identity.types import ROLES, UserRecord
+from core.identity.users import get_user, list_users
 from core.workbench import Workbench
 
 _KEEP = object()  # an option that was not given: the limit stays as it is

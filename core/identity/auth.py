@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 from core.config import Settings
 from core.db.models import User
 from core.errors import ConfigError, InputError, NotFoundError, StorageError
-from core.identity.types import UserRecord
-from core.identity.users import ROLES, get_or_create_user, get_user, list_users, validate_user_name
+from core.identity.types import ROLES, UserRecord
+from core.identity.users import get_or_create_user, get_user, list_users, validate_user_name
 from core.workbench import Workbench
 
 log = logging.getLogger(__name__)

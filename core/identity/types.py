@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+ROLES = ("admin", "member")
+
 
 @dataclass(frozen=True)
 class UserRecord:

@@ -10,10 +10,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.db.models import User
 from core.errors import InputError
-from core.identity.types import UserRecord
+from core.identity.types import ROLES, UserRecord
 
 SM = sessionmaker[Session]
-ROLES = ("admin", "member")
 _USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 
 
