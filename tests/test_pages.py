@@ -400,7 +400,7 @@ def test_snippet_highlighting_escapes_user_text() -> None:
 def test_library_filters_and_edits(site: Workbench) -> None:
     from datetime import date, timedelta
 
-    from ui import library_data as data
+    from ui.library import data
 
     record = transcript(site, "alice", audio="speech_2.mp3")
     today = record.created_at.date()
