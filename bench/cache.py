@@ -14,8 +14,8 @@ from pathlib import Path
 
 from core.audio.store import sha256_file
 from core.config import load_settings
+from core.identity.users import get_or_create_user
 from core.providers.mock import MockProvider
-from core.transcripts import repository as repo
 from core.transcripts.service import transcribe_file
 from core.workbench import Workbench
 
@@ -49,7 +49,7 @@ def main() -> None:
         make_wav(src, 100)
         size_mb = src.stat().st_size / 1e6
         wb = Workbench.open(load_settings(secrets_file=None, data_dir=Path(tmp) / "data", provider="mock"))
-        user = repo.get_or_create_user(wb.Session, "bench")
+        user = get_or_create_user(wb.Session, "bench")
         provider = MockProvider()
 
         started = time.perf_counter()

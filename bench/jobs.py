@@ -21,10 +21,11 @@ from sqlalchemy import func, select
 from bench.cache import make_wav
 from core.config import Settings, load_settings
 from core.db.models import Job, utcnow
+from core.identity.types import UserRecord
+from core.identity.users import get_or_create_user
 from core.jobs import api as jobs
 from core.providers.base import CallRecord, SummaryResult, TranscriptionRequest, TranscriptionResult
 from core.providers.mock import MockProvider
-from core.transcripts import repository as repo
 from core.transcripts.service import TranscribeOptions
 from core.workbench import Workbench
 
@@ -61,7 +62,7 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def wait_all(wb: Workbench, ids: list[int], admin: repo.UserRecord, timeout: float = 600) -> list[jobs.JobRecord]:
+def wait_all(wb: Workbench, ids: list[int], admin: UserRecord, timeout: float = 600) -> list[jobs.JobRecord]:
     """Poll cheaply (one query every 0.1 s) so the harness does not steal the workers' CPU."""
     deadline, wanted = time.monotonic() + timeout, set(ids)
     while True:
@@ -89,8 +90,8 @@ def main() -> None:
                                  jobs_max_total=args.workers,
                                  rate_transcriptions_per_minute=0, rate_max_active_jobs=0)  # fmt: skip
         wb = Workbench.open(settings)
-        admin = repo.get_or_create_user(wb.Session, "bench-admin", "admin")
-        users = [repo.get_or_create_user(wb.Session, f"bench{i}") for i in range(args.users)]
+        admin = get_or_create_user(wb.Session, "bench-admin", "admin")
+        users = [get_or_create_user(wb.Session, f"bench{i}") for i in range(args.users)]
 
         # A prompt of its own per job: every job calls the provider and stores its own cache entry.
         def opts(i: int) -> TranscribeOptions:

@@ -10,8 +10,9 @@ from core.billing import quotas
 from core.billing.analytics import UsageFilter
 from core.billing.pricing import load_models
 from core.identity import audit
+from core.identity.directory import list_users
+from core.identity.types import ROLES
 from core.providers.openai.key_check import NOTICES, OFFICIAL_URL, check_key
-from core.transcripts import repository as repo
 from ui.admin_widgets import (
     analytics,
     limit_text,
@@ -39,7 +40,7 @@ if not me.is_admin:  # app.py registers this page for admins only; this guards a
     st.error("This page is for administrators.")
     st.stop()
 wb = workbench()
-users = repo.list_users(wb.Session)
+users = list_users(wb)
 by_name = {u.name: u for u in users}
 today = date.today()
 
@@ -57,7 +58,7 @@ if users_tab.open:
             st.subheader("Add a user")
             with st.form("add_user"):
                 st.text_input("User name", key="new_name", max_chars=64)
-                st.selectbox("Role", repo.ROLES, index=repo.ROLES.index("member"), key="new_role")
+                st.selectbox("Role", ROLES, index=ROLES.index("member"), key="new_role")
                 st.text_input("Password", type="password", key="new_password", help="At least 8 characters.")
                 st.form_submit_button("Add user", on_click=on_add_user, args=(wb,), type="primary")
             show_notice("add")
@@ -68,8 +69,8 @@ if users_tab.open:
                 target, is_me = by_name[name], name == me.name
                 with st.form(f"edit_{name}"):
                     own = "You cannot change this for your own account." if is_me else None
-                    role_at = repo.ROLES.index(target.role)
-                    st.selectbox("Role", repo.ROLES, role_at, key=f"role_{name}", disabled=is_me, help=own)
+                    role_at = ROLES.index(target.role)
+                    st.selectbox("Role", ROLES, role_at, key=f"role_{name}", disabled=is_me, help=own)
                     st.checkbox("Can sign in", target.active, key=f"active_{name}", disabled=is_me, help=own)
                     st.text_input("New password", type="password", key=f"password_{name}", help="Empty: unchanged.")
                     st.form_submit_button("Save changes", on_click=on_edit_user, args=(wb, name))

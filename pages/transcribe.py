@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from ui import transcribe_view as view
 from ui.budget_banner import budget_banner
 from ui.context import current_user, friendly_errors, workbench
+from ui.transcribe import form, intake, progress, results
 
 user = current_user()
 wb = workbench()
@@ -19,13 +19,13 @@ st.caption(
 files_col, options_col = st.columns([3, 2], gap="large")
 with files_col:
     with friendly_errors("Adding the files"):
-        view.intake(wb)
+        intake.intake(wb)
     st.markdown("##### Files to transcribe")
-    ready = view.staged_list()
+    ready = intake.staged_list()
 with options_col, st.container(border=True):
     st.markdown("##### Options")
-    opts = view.options_form(wb)
-    within_budget = view.estimate_box(wb, user, ready, opts)
+    opts = form.options_form(wb)
+    within_budget = form.estimate_box(wb, user, ready, opts)
     if st.button(
         f"Transcribe {len(ready)} file{'s' if len(ready) != 1 else ''}" if ready else "Transcribe",
         type="primary",
@@ -34,9 +34,9 @@ with options_col, st.container(border=True):
         width="stretch",
         key="tx_run",
     ):
-        view.submit(wb, user, ready, opts)
+        form.submit(wb, user, ready, opts)
         st.rerun()
 
-view.problems()
-view.progress_panel(wb, user)
-view.results(wb, user)
+form.problems()
+progress.progress_panel(wb, user)
+results.results(wb, user)

@@ -9,8 +9,8 @@ import streamlit as st
 
 from core.billing.analytics import Analytics, UsageFilter
 from core.config import Settings
+from core.identity.directory import list_users
 from core.ops.demo import seed_demo
-from core.transcripts import repository as repo
 from ui import charts
 from ui.admin_widgets import analytics, ledger_csv
 from ui.context import current_user, friendly_errors, workbench
@@ -47,7 +47,7 @@ start = days[0] if days else None
 end = days[-1] if days else None  # while the second date is being picked, the first day alone
 
 if me.is_admin:
-    names = [u.name for u in repo.list_users(wb.Session)]
+    names = [u.name for u in list_users(wb)]
     who = user_col.selectbox("User", [EVERYONE, *names], key="usage_user")
     user = None if who == EVERYONE else who
     include_demo = demo_col.toggle("Include demo data", value=True, key=DEMO_KEY)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from core.config import Settings, load_settings
+from core.identity.types import UserRecord
+from core.identity.users import get_or_create_user
 from core.providers.mock import MockProvider
-from core.transcripts import repository as repo
-from core.transcripts.types import UserRecord
 from core.workbench import Workbench
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -41,17 +41,17 @@ def wb(settings: Settings) -> Iterator[Workbench]:
 
 @pytest.fixture
 def alice(wb: Workbench) -> UserRecord:
-    return repo.get_or_create_user(wb.Session, "alice", "member")
+    return get_or_create_user(wb.Session, "alice", "member")
 
 
 @pytest.fixture
 def bob(wb: Workbench) -> UserRecord:
-    return repo.get_or_create_user(wb.Session, "bob", "member")
+    return get_or_create_user(wb.Session, "bob", "member")
 
 
 @pytest.fixture
 def admin(wb: Workbench) -> UserRecord:
-    return repo.get_or_create_user(wb.Session, "root", "admin")
+    return get_or_create_user(wb.Session, "root", "admin")
 
 
 @pytest.fixture

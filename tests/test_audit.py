@@ -16,10 +16,10 @@ from core.billing import quotas
 from core.db.models import AuditEvent, utcnow
 from core.identity import audit, sharing
 from core.jobs import api as jobs
-from core.providers.base import Segment
 from core.providers.mock import MockProvider
 from core.transcripts import repository as repo
 from core.transcripts.service import TranscribeOptions, export_transcript, transcribe_file
+from core.transcripts.types import Segment
 from core.workbench import Workbench
 from tests.conftest import FIXTURES
 

@@ -11,7 +11,7 @@ import yaml
 from core.config import load_settings
 from core.errors import ConfigError, InputError, NotFoundError
 from core.identity import auth
-from core.transcripts import repository as repo
+from core.identity.users import get_or_create_user, get_user
 from core.workbench import Workbench
 
 
@@ -27,7 +27,7 @@ def pw_wb(tmp_path, monkeypatch):
 
 def test_first_run_creates_admin_with_configured_password(pw_wb):
     assert auth.ensure_admin(pw_wb) is None  # nothing generated, nothing to log
-    admin = repo.get_user(pw_wb.Session, "admin")
+    admin = get_user(pw_wb.Session, "admin")
     assert admin is not None and admin.is_admin and admin.active
     assert auth.check_password(pw_wb.settings, "admin", "first-admin-pw")
     assert auth.ensure_admin(pw_wb) is None  # second start: nothing changes
@@ -43,10 +43,10 @@ def test_first_run_generates_a_password_once(wb, caplog):
 
 
 def test_admin_row_made_by_the_cli_gets_a_password(wb):
-    repo.get_or_create_user(wb.Session, "admin", "member")  # e.g. the CLI's default user
+    get_or_create_user(wb.Session, "admin", "member")  # e.g. the CLI's default user
     generated = auth.ensure_admin(wb)
     assert generated is not None
-    admin = repo.get_user(wb.Session, "admin")
+    admin = get_user(wb.Session, "admin")
     assert admin is not None and admin.is_admin
 
 
@@ -87,7 +87,7 @@ def test_add_user_then_sign_in_data(wb):
     creds = auth.authenticator_credentials(wb)["usernames"]
     assert set(creds) == {"admin", "alice"}  # lower-cased, as the authenticator types them
     assert creds["alice"]["name"] == "Alice" and creds["alice"]["roles"] == ["member"]
-    assert auth.user_for_login(wb, "alice") == repo.get_user(wb.Session, "Alice")
+    assert auth.user_for_login(wb, "alice") == get_user(wb.Session, "Alice")
 
 
 def test_password_change_and_whitespace_like_the_login_form(wb):
@@ -115,20 +115,20 @@ def test_the_last_active_admin_is_kept(wb):
         auth.set_role(wb, "admin", "member")
     with pytest.raises(InputError, match="last active admin"):
         auth.set_active(wb, "admin", False)
-    assert repo.get_user(wb.Session, "admin").is_admin
+    assert get_user(wb.Session, "admin").is_admin
     auth.add_user(wb, "boss", "admin", "boss-secret-1")
     auth.set_role(wb, "admin", "member")  # another admin exists now
-    assert not repo.get_user(wb.Session, "admin").is_admin
+    assert not get_user(wb.Session, "admin").is_admin
     with pytest.raises(InputError, match="last active admin"):
         auth.set_active(wb, "boss", False)
 
 
 def test_budgets_are_stored_and_validated(wb, alice):
     auth.set_budget(wb, "alice", 12.5, 90)
-    fresh = repo.get_user(wb.Session, "alice")
+    fresh = get_user(wb.Session, "alice")
     assert (fresh.monthly_usd_budget, fresh.monthly_minutes_budget) == (12.5, 90.0)
     auth.set_budget(wb, "alice", None, None)
-    fresh = repo.get_user(wb.Session, "alice")
+    fresh = get_user(wb.Session, "alice")
     assert (fresh.monthly_usd_budget, fresh.monthly_minutes_budget) == (None, None)
     with pytest.raises(InputError, match="0 or more"):
         auth.set_budget(wb, "alice", -1, None)

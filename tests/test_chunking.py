@@ -27,8 +27,8 @@ from core.audio.chunks import (
     shift_segments,
 )
 from core.errors import InputError, ProviderError
-from core.providers.base import Segment, Word
 from core.providers.lanes import run_lanes, split_lanes
+from core.transcripts.types import Segment, Word
 from tests.fake_openai import decode_mono, recognize, write_tone_speech
 
 

@@ -10,9 +10,8 @@ from datetime import datetime
 
 import pytest
 
-from core.providers.base import Segment
 from core.transcripts.export import docs as export_docs
-from core.transcripts.types import TranscriptRecord
+from core.transcripts.types import Segment, TranscriptRecord
 
 UNICODE = "Grüße, Ελληνικά, Кириллица"
 HOSTILE = "<script>alert(1)</script> [x](http://evil) ![i](http://evil/i.png) **bold** $x$"

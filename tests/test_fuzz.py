@@ -29,10 +29,9 @@ from core.audio.probe import AudioInfo, probe, validate_file
 from core.audio.sniff import sniff_kind
 from core.config import load_settings
 from core.errors import InputError
-from core.providers.base import Segment
 from core.transcripts.export.docs import escape_markdown, export_file, to_markdown
 from core.transcripts.export.text import render, to_srt, to_vtt
-from core.transcripts.types import TranscriptRecord
+from core.transcripts.types import Segment, TranscriptRecord
 from tests.conftest import FIXTURES
 
 SCALE = float(os.environ.get("WORKBENCH_FUZZ_SCALE", "1"))

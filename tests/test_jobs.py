@@ -22,20 +22,15 @@ from core.cli.main import main as cli_main
 from core.config import Settings, load_settings
 from core.db.models import Job, UsageEvent, utcnow
 from core.errors import InputError, NotFoundError, ProviderError
+from core.identity.types import UserRecord
+from core.identity.users import get_or_create_user
 from core.jobs import api as jobs
 from core.jobs import broker as queue
 from core.jobs import worker
-from core.providers.base import (
-    CallRecord,
-    ChunkProgress,
-    Segment,
-    SummaryResult,
-    TranscriptionRequest,
-    TranscriptionResult,
-)
+from core.providers.base import CallRecord, ChunkProgress, SummaryResult, TranscriptionRequest, TranscriptionResult
 from core.transcripts import repository as repo
 from core.transcripts.service import TranscribeOptions
-from core.transcripts.types import UserRecord
+from core.transcripts.types import Segment
 from core.workbench import Workbench
 from tests.conftest import FIXTURES, cli_env
 
@@ -195,8 +190,8 @@ def test_limits_queue_jobs_fifo_per_user_and_overall(tmp_path):
                       jobs_max_per_user=1, jobs_max_total=2)  # fmt: skip
     wb = Workbench.open(s)
     try:
-        alice = repo.get_or_create_user(wb.Session, "alice")
-        bob = repo.get_or_create_user(wb.Session, "bob")
+        alice = get_or_create_user(wb.Session, "alice")
+        bob = get_or_create_user(wb.Session, "bob")
         a1, a2, b1, a3, b2 = (submit(wb, u).id for u in (alice, alice, bob, alice, bob))
         assert [queue.claim_next(wb), queue.claim_next(wb), queue.claim_next(wb)] == [(a1, 1), (b1, 1), None]
         positions = {j.id: j.queue_position for j in jobs.list_jobs(wb, alice) + jobs.list_jobs(wb, bob)}

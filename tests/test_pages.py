@@ -16,10 +16,12 @@ from streamlit.testing.v1 import AppTest
 
 from core.config import Settings
 from core.identity import audit, auth
+from core.identity.types import UserRecord
+from core.identity.users import get_user
 from core.providers.mock import MockProvider
 from core.transcripts import repository as repo
 from core.transcripts.service import TranscribeOptions, transcribe_file
-from core.transcripts.types import TranscriptRecord, UserRecord
+from core.transcripts.types import TranscriptRecord
 from core.workbench import Workbench
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +55,7 @@ def site(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workbe
 
 
 def user(wb: Workbench, name: str) -> UserRecord:
-    found = repo.get_user(wb.Session, name)
+    found = get_user(wb.Session, name)
     assert found is not None
     return found
 
@@ -398,7 +400,7 @@ def test_snippet_highlighting_escapes_user_text() -> None:
 def test_library_filters_and_edits(site: Workbench) -> None:
     from datetime import date, timedelta
 
-    from ui import library_data as data
+    from ui.library import data
 
     record = transcript(site, "alice", audio="speech_2.mp3")
     today = record.created_at.date()

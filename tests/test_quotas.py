@@ -26,12 +26,12 @@ from core.config import load_settings
 from core.db.models import AlertEvent, Job, QuotaReservation, UsageEvent, utcnow
 from core.errors import QuotaError
 from core.identity import audit
+from core.identity.types import UserRecord
 from core.jobs import api as jobs
 from core.providers.base import CallRecord, TranscriptionRequest, TranscriptionResult
 from core.providers.mock import MockProvider
 from core.transcripts import repository as repo
 from core.transcripts.service import TranscribeOptions, transcribe_file
-from core.transcripts.types import UserRecord
 from core.workbench import Workbench
 from tests.conftest import REPO_ROOT, cli_env
 
@@ -461,12 +461,12 @@ def site(wb: Workbench, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workbench]:
 
 def _banner_page() -> None:
     from core.config import load_settings
-    from core.transcripts import repository as repo
+    from core.identity import directory
     from core.workbench import Workbench
     from ui.budget_banner import budget_banner
 
     bench = Workbench.open(load_settings())
-    user = repo.get_user(bench.Session, "alice")
+    user = directory.get_user(bench, "alice")
     assert user is not None
     budget_banner(bench, user)
     bench.close()

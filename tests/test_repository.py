@@ -7,9 +7,11 @@ import dataclasses
 import pytest
 
 from core.errors import InputError, NotFoundError
+from core.identity.users import get_or_create_user
 from core.transcripts import repository as repo
+from core.transcripts.search import search
 from core.transcripts.service import transcribe_file
-from core.transcripts.types import SNIPPET_CLOSE, SNIPPET_OPEN
+from core.transcripts.types import SNIPPET_CLOSE, SNIPPET_OPEN, CachedTranscript, NewTranscript
 from tests.conftest import FIXTURES
 
 
@@ -44,16 +46,16 @@ def test_members_cannot_see_each_other_but_admins_can(wb, alice, bob, admin, doc
     assert [t.id for t in repo.list_transcripts(wb.Session, admin, owner="alice")] == [doc.id]
     with pytest.raises(NotFoundError):
         repo.delete_transcript(wb.Session, doc.id, bob)
-    assert repo.search(wb.Session, bob, "Kubernetes") == []
+    assert search(wb.Session, bob, "Kubernetes") == []
 
 
 def test_search_finds_edited_words_with_safe_snippets(wb, alice, doc):
-    hits = repo.search(wb.Session, alice, "kubernetes")
+    hits = search(wb.Session, alice, "kubernetes")
     assert [h.transcript_id for h in hits] == [doc.id]
     assert f"{SNIPPET_OPEN}Kubernetes{SNIPPET_CLOSE}" in hits[0].snippet
     repo.save_revision(wb.Session, doc.id, alice, [dataclasses.replace(doc.segments[0], text="Zebra crossing")])
-    assert repo.search(wb.Session, alice, "kubernetes") == []
-    assert [h.transcript_id for h in repo.search(wb.Session, alice, "zebr")] == [doc.id]
+    assert search(wb.Session, alice, "kubernetes") == []
+    assert [h.transcript_id for h in search(wb.Session, alice, "zebr")] == [doc.id]
 
 
 @pytest.mark.parametrize(
@@ -75,30 +77,40 @@ def test_search_finds_edited_words_with_safe_snippets(wb, alice, doc):
     ],
 )
 def test_search_never_errors_on_operators_or_quotes(wb, alice, doc, query):
-    assert isinstance(repo.search(wb.Session, alice, query), list)
+    assert isinstance(search(wb.Session, alice, query), list)
 
 
 def test_delete_removes_transcript_and_search_entry(wb, alice, doc):
     repo.delete_transcript(wb.Session, doc.id, alice)
     with pytest.raises(NotFoundError):
         repo.get_transcript(wb.Session, doc.id, alice)
-    assert repo.search(wb.Session, alice, "Kubernetes") == []
+    assert search(wb.Session, alice, "Kubernetes") == []
 
 
 @pytest.mark.parametrize("name", ["", " ", "../x", "a b", "x" * 65, "<script>", "-lead"])
 def test_bad_user_names_are_refused(wb, name):
     with pytest.raises(InputError):
-        repo.get_or_create_user(wb.Session, name)
+        get_or_create_user(wb.Session, name)
 
 
 def test_concurrent_first_runs_of_the_same_content_do_not_collide(wb, alice):
     """Two workers storing the same new audio and the same cache key at once both succeed."""
     import threading
 
-    from core.providers.base import Segment
+    from core.transcripts.types import Segment
 
     seg = [Segment(0.0, 1.0, "same words")]
-    cache = repo.CachedTranscript("k" * 64, "mock", "mock-1", "en", "same words", seg, 1.0, 0.0, 0.0)
+    cache = CachedTranscript(
+        key="k" * 64,
+        provider="mock",
+        model="mock-1",
+        language="en",
+        text="same words",
+        segments=seg,
+        duration_s=1.0,
+        cost_usd=0.0,
+        list_cost_usd=0.0,
+    )
     ids: list[int] = []
     errors: list[BaseException] = []
     barrier = threading.Barrier(4)
@@ -117,7 +129,7 @@ def test_concurrent_first_runs_of_the_same_content_do_not_collide(wb, alice):
                 channels=1,
                 ext="wav",
             )
-            new = repo.NewTranscript(
+            new = NewTranscript(
                 owner_id=alice.id,
                 display_name="x.wav",
                 provider="mock",

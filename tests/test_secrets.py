@@ -14,6 +14,7 @@ import pytest
 
 from core.config import Settings, load_settings
 from core.errors import ConfigError, ProviderError, WorkbenchError
+from core.identity.users import get_or_create_user
 from core.jobs import api as jobs
 from core.log import Redactor, configure_logging
 from core.text import REDACTED
@@ -65,7 +66,7 @@ def test_a_whole_run_leaves_the_key_nowhere(tmp_path, fake, speech, caplog, monk
     wb = Workbench.open(settings)
     shown: list[str] = []
     try:
-        alice = repo.get_or_create_user(wb.Session, "alice", "member")
+        alice = get_or_create_user(wb.Session, "alice", "member")
         opts = TranscribeOptions(provider="openai", summarize=True, use_cache=False)
         outcome = transcribe_file(wb, speech, "talk.wav", alice, opts)
         assert outcome.transcript.text and outcome.transcript.summary and outcome.cost_usd > 0

@@ -21,13 +21,15 @@ from sqlalchemy import func, select
 from core.db.models import AudioFile, Transcript, UsageEvent
 from core.errors import InputError, NotFoundError
 from core.identity import audit, sharing
-from core.providers.base import Segment
+from core.identity.types import UserRecord
+from core.identity.users import get_user
 from core.providers.mock import MockProvider
 from core.transcripts import repository as repo
 from core.transcripts.export.docs import ALL_FORMATS, export_file, file_stem
 from core.transcripts.export.text import render
+from core.transcripts.search import search
 from core.transcripts.service import TranscribeOptions, export_transcript, summarize_transcript, transcribe_file
-from core.transcripts.types import TranscriptRecord, UserRecord
+from core.transcripts.types import Segment, TranscriptRecord
 from core.workbench import Workbench
 from tests.conftest import FIXTURES, REPO_ROOT, cli_env
 from ui.text import md
@@ -301,9 +303,9 @@ def test_hostile_input(case: Hostile, wb: Workbench, alice: UserRecord, bob: Use
     if case.kind == "search":
         other = _good_upload(wb, bob, tmp_path, "bobs.mp3")
         repo.save_revision(wb.Session, other.id, bob, [Segment(0, 1, f"alpha beta {case.payload}")])
-        hits = repo.search(wb.Session, alice, case.payload)  # never an error, never someone else's transcript
+        hits = search(wb.Session, alice, case.payload)  # never an error, never someone else's transcript
         assert all(hit.transcript_id == record.id for hit in hits)
-        assert all(h.transcript_id in (record.id, other.id) for h in repo.search(wb.Session, alice, "alpha"))
+        assert all(h.transcript_id in (record.id, other.id) for h in search(wb.Session, alice, "alpha"))
         return
     if case.kind == "edit":
         segments = [Segment(0.0, 1.0, case.payload, "SPEAKER_1"), Segment(1.0, 2.0, "plain", None)]
@@ -350,7 +352,7 @@ def test_another_members_transcript_answers_exactly_like_a_missing_one(wb, alice
     _same_as_missing(lambda i: summarize_transcript(wb, i, bob, provider=MockProvider()), t)
     _same_as_missing(lambda i: sharing.share_transcript(wb, i, bob, "bob"), t)
     _same_as_missing(lambda i: sharing.shared_with(wb, i, bob), t)
-    assert repo.list_transcripts(s, bob) == [] and repo.search(s, bob, "zebra") == []
+    assert repo.list_transcripts(s, bob) == [] and search(s, bob, "zebra") == []
     assert repo.get_transcript(s, t, alice).text == "zebra confidential"
 
 
@@ -364,7 +366,7 @@ def test_sharing_lets_a_member_read_but_not_change(wb, alice, bob, admin, alices
         == repo.get_transcript(s, t, alice, audio_dir=str(wb.settings.audio_dir)).audio_path
     )
     assert [r.id for r in repo.list_transcripts(s, bob)] == [t]
-    assert [h.transcript_id for h in repo.search(s, bob, "zebra")] == [t]
+    assert [h.transcript_id for h in search(s, bob, "zebra")] == [t]
     assert export_transcript(wb, t, bob, "txt").data.decode().strip() == "zebra confidential"
     for change in (
         lambda: repo.save_revision(s, t, bob, [Segment(0, 1, "defaced")]),
@@ -382,7 +384,7 @@ def test_sharing_lets_a_member_read_but_not_change(wb, alice, bob, admin, alices
     sharing.unshare_transcript(wb, t, alice, "bob")
     with pytest.raises(NotFoundError):
         repo.get_transcript(s, t, bob)
-    assert repo.search(s, bob, "zebra") == [] and repo.list_transcripts(s, bob) == []
+    assert search(s, bob, "zebra") == [] and repo.list_transcripts(s, bob) == []
     actions = [(e.actor, e.action, e.detail) for e in audit.list_events(s) if e.action in ("share", "unshare")]
     assert actions == [("alice", "unshare", "with bob"), ("alice", "share", "with bob")]
 
@@ -450,7 +452,7 @@ def test_cli_show_of_a_shared_transcript_and_exit_5_otherwise(tmp_path):
 
     wb = Workbench.open(load_settings(secrets_file=None, data_dir=data))
     try:
-        alice = repo.get_user(wb.Session, "alice")
+        alice = get_user(wb.Session, "alice")
         assert alice is not None
         sharing.share_transcript(wb, tid, alice, "bob")
     finally:

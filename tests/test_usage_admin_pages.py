@@ -21,9 +21,9 @@ from core.billing.analytics import Analytics, UsageFilter
 from core.billing.pricing import ModelInfo, load_models
 from core.config import Settings
 from core.identity import audit, auth
+from core.identity.types import UserRecord
+from core.identity.users import get_user
 from core.ops.demo import seed_demo
-from core.transcripts import repository as repo
-from core.transcripts.types import UserRecord
 from core.workbench import Workbench
 from ui.admin_widgets import ledger_csv, model_price, model_status, parse_limit, recent_failures, users_frame
 from ui.context import USER_KEY
@@ -160,7 +160,7 @@ def test_add_user_form_creates_a_user_who_can_sign_in(site: Workbench) -> None:
     next(b for b in at.button if b.label == "Add user").click().run()
     assert not at.exception
     assert "Added carol" in at.success[0].value
-    user = repo.get_user(site.Session, "carol")
+    user = get_user(site.Session, "carol")
     assert user is not None and user.role == "member"
     assert auth.check_password(site.settings, "carol", "carol-password")
     assert "carol" in list(at.dataframe[0].value["user"])  # the table already shows the new user
@@ -184,7 +184,7 @@ def test_add_user_form_shows_the_reason_it_refused(site: Workbench, name: str, p
     next(b for b in at.button if b.label == "Add user").click().run()
     assert not at.exception
     assert message in at.error[0].value
-    assert repo.get_user(site.Session, "carol") is None
+    assert get_user(site.Session, "carol") is None
 
 
 def test_edit_user_deactivates_changes_role_and_resets_password(site: Workbench) -> None:
@@ -196,7 +196,7 @@ def test_edit_user_deactivates_changes_role_and_resets_password(site: Workbench)
     next(b for b in at.button if b.label == "Save changes").click().run()
     assert not at.exception
     assert "deactivated" in at.success[0].value
-    carol = repo.get_user(site.Session, "carol")
+    carol = get_user(site.Session, "carol")
     assert carol is not None and not carol.active and carol.role == "admin"
     assert auth.check_password(site.settings, "carol", "new-carol-password")
     logged = {(e.actor, e.action, e.target) for e in audit.list_events(site.Session, actor="admin")}
@@ -211,7 +211,7 @@ def test_edit_user_refuses_a_bad_password_before_changing_anything(site: Workben
     at.text_input(key="password_carol").input("short")
     next(b for b in at.button if b.label == "Save changes").click().run()
     assert "the password is too short" in at.error[0].value
-    carol = repo.get_user(site.Session, "carol")
+    carol = get_user(site.Session, "carol")
     assert carol is not None and carol.role == "member"
 
 
@@ -230,7 +230,7 @@ def test_budget_save_persists_and_empty_removes_it(site: Workbench) -> None:
     next(b for b in at.button if b.label == "Save budget").click().run()
     assert not at.exception
     assert "Saved the monthly budget of carol" in at.success[0].value
-    carol = repo.get_user(site.Session, "carol")
+    carol = get_user(site.Session, "carol")
     assert carol is not None and (carol.monthly_usd_budget, carol.monthly_minutes_budget) == (25.0, 600.0)
     assert [(e.actor, e.target) for e in audit.list_events(site.Session, action="budget")] == [("admin", "user carol")]
     row = at.dataframe[0].value.set_index("user").loc["carol"]
@@ -238,7 +238,7 @@ def test_budget_save_persists_and_empty_removes_it(site: Workbench) -> None:
 
     at.text_input(key="budget_usd_carol").input("")
     next(b for b in at.button if b.label == "Save budget").click().run()
-    carol = repo.get_user(site.Session, "carol")
+    carol = get_user(site.Session, "carol")
     assert carol is not None and carol.monthly_usd_budget is None and carol.monthly_minutes_budget == 600.0
 
 
@@ -249,7 +249,7 @@ def test_budget_form_explains_a_bad_value(site: Workbench, usd: str, message: st
     next(b for b in at.button if b.label == "Save budget").click().run()
     assert not at.exception
     assert message in at.error[0].value
-    admin = repo.get_user(site.Session, "admin")
+    admin = get_user(site.Session, "admin")
     assert admin is not None and admin.monthly_usd_budget is None
 
 

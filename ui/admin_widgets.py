@@ -14,8 +14,8 @@ from core.billing.pricing import ModelInfo
 from core.config import Settings
 from core.errors import InputError, NotFoundError, WorkbenchError
 from core.identity import audit, auth
-from core.transcripts import repository as repo
-from core.transcripts.types import UserRecord
+from core.identity.directory import get_user
+from core.identity.types import UserRecord
 from core.workbench import Workbench
 from ui.charts import format_usd
 from ui.text import md
@@ -187,7 +187,7 @@ def on_edit_user(wb: Workbench, name: str) -> None:
     role, active, password = ss[f"role_{name}"], ss[f"active_{name}"], ss[f"password_{name}"]
     done = []
     try:
-        before = repo.get_user(wb.Session, name)
+        before = get_user(wb, name)
         if before is None:
             raise NotFoundError(f"user {name!r} not found")
         if password:

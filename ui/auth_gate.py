@@ -12,8 +12,8 @@ from streamlit_authenticator.utilities import LoginError
 
 from core import APP_NAME
 from core.identity import audit, auth, sessions
+from core.identity.types import UserRecord
 from core.transcripts.export.docs import escape_markdown
-from core.transcripts.types import UserRecord
 from core.workbench import Workbench
 from ui.context import USER_KEY
 

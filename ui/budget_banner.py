@@ -8,7 +8,7 @@ import streamlit as st
 
 from core.billing import quotas
 from core.identity.audit import AuditRecord
-from core.transcripts.types import UserRecord
+from core.identity.types import UserRecord
 from core.workbench import Workbench
 from ui.admin_widgets import limit_text, parse_limit
 from ui.context import friendly_errors

@@ -12,9 +12,9 @@ import streamlit as st
 from core.config import Settings, load_settings
 from core.errors import WorkbenchError
 from core.identity import auth
+from core.identity.directory import list_users
+from core.identity.types import UserRecord
 from core.log import configure_logging
-from core.transcripts import repository as repo
-from core.transcripts.types import UserRecord
 from core.workbench import Workbench
 from ui.text import md
 
@@ -98,4 +98,4 @@ def friendly_errors(action: str = "That") -> Iterator[None]:
 
 
 def users_by_id(wb: Workbench) -> dict[int, UserRecord]:
-    return {u.id: u for u in repo.list_users(wb.Session)}
+    return {u.id: u for u in list_users(wb)}

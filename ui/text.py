@@ -5,10 +5,9 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 
-from core.providers.base import Segment
 from core.text import format_clock, scrub
 from core.transcripts.export.docs import escape_markdown
-from core.transcripts.types import SNIPPET_CLOSE, SNIPPET_OPEN
+from core.transcripts.types import SNIPPET_CLOSE, SNIPPET_OPEN, Segment
 
 
 def md(text: str) -> str:

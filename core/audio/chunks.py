@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from core.errors import InputError
-from core.providers.base import Segment
+from core.transcripts.types import Segment
 
 SPEECH_RATE = 16_000
 SPEECH_BITRATE = "24k"  # Opus at 24 kbit/s mono: about 3 KB a second, plenty for speech

@@ -26,9 +26,9 @@ from sqlalchemy.orm import Session
 from core.db.models import AlertEvent, Budget, Job, QuotaReservation, UsageEvent, User, utcnow
 from core.errors import QuotaError
 from core.identity import audit, auth
+from core.identity.types import UserRecord
+from core.identity.users import get_user
 from core.log import log_event
-from core.transcripts import repository as repo
-from core.transcripts.types import UserRecord
 from core.workbench import Workbench
 
 TEAM = "team"
@@ -488,7 +488,7 @@ def set_team_budget(wb: Workbench, usd: float | None, minutes: float | None, *, 
 
 def set_user_budget(wb: Workbench, name: str, usd: float | None, minutes: float | None, *, actor: str) -> None:
     """Set (None: remove) a user's monthly limits; audited."""
-    before = repo.get_user(wb.Session, name)
+    before = get_user(wb.Session, name)
     auth.set_budget(wb, name, usd, minutes)  # NotFoundError / InputError before anything changes
     was = _describe(before.monthly_usd_budget, before.monthly_minutes_budget) if before else "?"
     audit.record(wb.Session, actor, "budget", f"user {name}", f"{was} -> {_describe(usd, minutes)}")

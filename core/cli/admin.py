@@ -14,8 +14,8 @@ from core.billing import quotas
 from core.config import load_settings
 from core.errors import InputError, NotFoundError
 from core.identity import audit, auth
-from core.transcripts import repository as repo
-from core.transcripts.types import UserRecord
+from core.identity.types import ROLES, UserRecord
+from core.identity.users import get_user, list_users
 from core.workbench import Workbench
 
 _KEEP = object()  # an option that was not given: the limit stays as it is
@@ -64,7 +64,7 @@ def cmd_budget_set(args: argparse.Namespace) -> int:
     if args.team:
         usd, minutes = quotas.team_budget(wb)
     else:
-        user = repo.get_user(wb.Session, args.user)
+        user = get_user(wb.Session, args.user)
         if user is None:
             raise NotFoundError(f"user {args.user!r} not found")
         usd, minutes = user.monthly_usd_budget, user.monthly_minutes_budget
@@ -81,7 +81,7 @@ def cmd_budget_set(args: argparse.Namespace) -> int:
 
 def cmd_budget_show(args: argparse.Namespace) -> int:
     wb = _open()
-    users = [u for u in repo.list_users(wb.Session) if not args.user or u.name == args.user]
+    users = [u for u in list_users(wb.Session) if not args.user or u.name == args.user]
     if args.user and not users:
         raise NotFoundError(f"user {args.user!r} not found")
     statuses = {u.name: quotas.budget_status(wb, u) for u in users}
@@ -137,7 +137,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 
 def cmd_users_list(args: argparse.Namespace) -> int:
     wb = _open()
-    users = repo.list_users(wb.Session)
+    users = list_users(wb.Session)
     if args.json:
         print(json.dumps([_user_json(u) for u in users], ensure_ascii=False))
         return 0
@@ -157,7 +157,7 @@ def cmd_users_active(args: argparse.Namespace) -> int:
 
 def cmd_users_role(args: argparse.Namespace) -> int:
     wb = _open()
-    before = repo.get_user(wb.Session, args.name)
+    before = get_user(wb.Session, args.name)
     auth.set_role(wb, args.name, args.role)
     audit.record(wb.Session, _actor(), "role", f"user {args.name}", f"{before.role if before else '?'} -> {args.role}")
     print(f"{args.name} is now {args.role}.")
@@ -184,7 +184,7 @@ def add_admin_commands(sub: Any) -> None:
     us = u.add_subparsers(dest="action", required=True)
     a = us.add_parser("add", help="create a user who can sign in")
     a.add_argument("name")
-    a.add_argument("--role", choices=repo.ROLES, default="member")
+    a.add_argument("--role", choices=ROLES, default="member")
     a.add_argument("--password-stdin", action="store_true", help="read the password (one line) from stdin")
     a.set_defaults(func=cmd_users_add)
     ls = us.add_parser("list")
@@ -196,5 +196,5 @@ def add_admin_commands(sub: Any) -> None:
         d.set_defaults(func=cmd_users_active, active=active)
     r = us.add_parser("role", help="make a user admin or member")
     r.add_argument("name")
-    r.add_argument("role", choices=repo.ROLES)
+    r.add_argument("role", choices=ROLES)
     r.set_defaults(func=cmd_users_role)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.transcripts import repository as repo
-from core.transcripts.types import UserRecord
+from core.identity.types import UserRecord
+from core.identity.users import get_or_create_user
 from core.workbench import Workbench
 
 DEFAULT_CLI_USER = "admin"
@@ -12,4 +12,4 @@ DEFAULT_CLI_USER = "admin"
 def acting_user(wb: Workbench, name: str | None) -> UserRecord:
     """The named user (created as a member on first use), or `admin` when no name is given."""
     name = name or DEFAULT_CLI_USER
-    return repo.get_or_create_user(wb.Session, name, "admin" if name == DEFAULT_CLI_USER else "member")
+    return get_or_create_user(wb.Session, name, "admin" if name == DEFAULT_CLI_USER else "member")

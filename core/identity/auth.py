@@ -23,8 +23,8 @@ from core.config import Settings
 from core.db.models import User
 from core.errors import ConfigError, InputError, NotFoundError, StorageError
 from core.identity import sessions
-from core.transcripts import repository as repo
-from core.transcripts.types import UserRecord
+from core.identity.types import ROLES, UserRecord
+from core.identity.users import get_or_create_user, get_user, list_users, validate_user_name
 from core.workbench import Workbench
 
 log = logging.getLogger(__name__)
@@ -115,13 +115,13 @@ def check_password(settings: Settings, name: str, password: str) -> bool:
 
 
 def _check_role(role: str) -> str:
-    if role not in repo.ROLES:
+    if role not in ROLES:
         raise InputError(f"role {role!r} is not allowed: use admin or member")
     return role
 
 
 def _require(wb: Workbench, name: str) -> UserRecord:
-    user = repo.get_user(wb.Session, name)
+    user = get_user(wb.Session, name)
     if user is None:
         raise NotFoundError(f"user {name!r} not found")
     return user
@@ -133,7 +133,7 @@ def _active_admins(s: Session) -> int:
 
 def _login_capable_admin(wb: Workbench) -> bool:
     hashes = _read_hashes(wb.settings)
-    return any(u.is_admin and u.active and u.name in hashes for u in repo.list_users(wb.Session))
+    return any(u.is_admin and u.active and u.name in hashes for u in list_users(wb.Session))
 
 
 def ensure_admin(wb: Workbench) -> str | None:
@@ -147,7 +147,7 @@ def ensure_admin(wb: Workbench) -> str | None:
             return None
         configured = wb.settings.admin_password.get_secret_value().strip() if wb.settings.admin_password else ""
         password = check_password_rules(configured) if configured else secrets.token_urlsafe(12)
-        repo.get_or_create_user(wb.Session, ADMIN_NAME, "admin")
+        get_or_create_user(wb.Session, ADMIN_NAME, "admin")
         with wb.Session.begin() as s:
             row = s.scalar(select(User).where(User.name == ADMIN_NAME))
             assert row is not None
@@ -161,14 +161,14 @@ def ensure_admin(wb: Workbench) -> str | None:
 
 def add_user(wb: Workbench, name: str, role: str, password: str) -> UserRecord:
     """Create a user who can sign in; InputError for a bad or taken name, a bad role or a weak password."""
-    name = repo.validate_user_name(name)
+    name = validate_user_name(name)
     _check_role(role)
     password = check_password_rules(password)
     with _locked(wb.settings):
-        taken = {u.name.lower() for u in repo.list_users(wb.Session)}
+        taken = {u.name.lower() for u in list_users(wb.Session)}
         if name.lower() in taken:
             raise InputError(f"a user called {name!r} already exists (names ignore upper/lower case)")
-        user = repo.get_or_create_user(wb.Session, name, role)
+        user = get_or_create_user(wb.Session, name, role)
         hashes = _read_hashes(wb.settings)
         hashes[name] = _hash(password)
         _write_hashes(wb.settings, hashes)
@@ -242,7 +242,7 @@ def authenticator_credentials(wb: Workbench) -> dict[str, Any]:
     hashes = _read_hashes(wb.settings)
     usernames = {
         u.name.lower(): {"name": u.name, "password": hashes[u.name], "email": None, "roles": [u.role]}
-        for u in repo.list_users(wb.Session)
+        for u in list_users(wb.Session)
         if u.active and u.name in hashes
     }
     return {"usernames": usernames}
@@ -253,7 +253,7 @@ def user_for_login(wb: Workbench, login_name: str | None) -> UserRecord | None:
     if not login_name:
         return None
     wanted = login_name.strip().lower()
-    for user in repo.list_users(wb.Session):
+    for user in list_users(wb.Session):
         if user.name.lower() == wanted:
             return user if user.active else None
     return None

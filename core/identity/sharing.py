@@ -7,13 +7,14 @@ from sqlalchemy import delete, select
 from core.db.models import Share, User, utcnow
 from core.errors import InputError, NotFoundError
 from core.identity.audit import add_event
+from core.identity.types import UserRecord
+from core.identity.users import get_user
 from core.transcripts import repository as repo
-from core.transcripts.types import UserRecord
 from core.workbench import Workbench
 
 
 def _reader(wb: Workbench, name: str) -> UserRecord:
-    reader = repo.get_user(wb.Session, name.strip())
+    reader = get_user(wb.Session, name.strip())
     if reader is None or not reader.active:
         raise NotFoundError(f"user {name.strip()[:64]!r} not found")
     return reader

@@ -17,10 +17,10 @@ from core.audio.store import store_upload
 from core.billing import quotas
 from core.db.models import Job, UsageEvent, User, utcnow
 from core.errors import InputError, NotFoundError, StorageError
+from core.identity.types import UserRecord
 from core.jobs import broker as queue
 from core.transcripts import repository as repo
 from core.transcripts.service import TranscribeOptions, check_options, estimate
-from core.transcripts.types import UserRecord
 from core.workbench import Workbench
 
 ACTIVE_STATES = ("queued", "running")

@@ -17,11 +17,13 @@ from core.audio.store import StoredAudio
 from core.config import Settings
 from core.db.models import Job, User, utcnow
 from core.errors import ConfigError, ProviderError, StorageError, WorkbenchError
+from core.identity.types import UserRecord
+from core.identity.users import get_user
+from core.jobs.chunk_store import SqlChunkStore
 from core.providers.base import ChunkProgress, ChunkStore, Provider
 from core.transcripts import repository as repo
 from core.transcripts import service
 from core.transcripts.cache import cache_key
-from core.transcripts.types import UserRecord
 from core.workbench import Workbench
 
 log = logging.getLogger(__name__)
@@ -114,7 +116,7 @@ def _snapshot(wb: Workbench, job_id: int) -> _Snapshot:
         if job is None or owner is None:
             raise StorageError(f"job {job_id} disappeared while it was starting")
         snap = (job.kind, dict(job.payload or {}), job.transcript_id, job.display_name or "", owner.name)
-    user = repo.get_user(wb.Session, snap[4])
+    user = get_user(wb.Session, snap[4])
     assert user is not None
     return _Snapshot(snap[0], snap[1], snap[2], snap[3], user)
 
@@ -155,7 +157,7 @@ def _transcribe(wb: Workbench, job_id: int, job: _Snapshot, opts: service.Transc
     # The provider stores finished chunks under this key; the monitor reads them back as the partial text.
     key = cache_key(audio_sha256=stored.sha256, provider=provider.name, model=opts.model or provider.default_model(),
                     language=opts.language, prompt=opts.prompt, options=opts.extra)  # fmt: skip
-    monitor.follow_chunks(repo.SqlChunkStore(wb.Session), key, share)
+    monitor.follow_chunks(SqlChunkStore(wb.Session), key, share)
     outcome = service.transcribe_stored(wb, stored, job.owner, replace(opts, summarize=False), provider=provider,
                                         on_progress=monitor.on_progress, should_cancel=monitor.should_cancel,
                                         job_id=job_id)  # fmt: skip

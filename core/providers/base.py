@@ -7,58 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from core.transcripts.types import TranscriptContent
+
 Operation = Literal["transcribe", "summarize"]
 CallStatus = Literal["ok", "error"]
-
-
-@dataclass(frozen=True)
-class Word:
-    start: float
-    end: float
-    text: str
-    confidence: float | None = None
-
-
-@dataclass(frozen=True)
-class Segment:
-    start: float
-    end: float
-    text: str
-    speaker: str | None = None
-    confidence: float | None = None
-    words: tuple[Word, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "start": round(self.start, 3),
-            "end": round(self.end, 3),
-            "text": self.text,
-            "speaker": self.speaker,
-            "confidence": None if self.confidence is None else round(self.confidence, 4),
-            "words": [
-                {
-                    "start": round(w.start, 3),
-                    "end": round(w.end, 3),
-                    "text": w.text,
-                    "confidence": None if w.confidence is None else round(w.confidence, 4),
-                }
-                for w in self.words
-            ],
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Segment:
-        return cls(
-            start=float(data["start"]),
-            end=float(data["end"]),
-            text=str(data["text"]),
-            speaker=data.get("speaker"),
-            confidence=data.get("confidence"),
-            words=tuple(
-                Word(float(w["start"]), float(w["end"]), str(w["text"]), w.get("confidence"))
-                for w in data.get("words") or ()
-            ),
-        )
 
 
 @dataclass(frozen=True)
@@ -113,12 +65,8 @@ class TranscriptionRequest:
 
 
 @dataclass(frozen=True)
-class TranscriptionResult:
-    text: str
-    segments: list[Segment]
-    language: str | None
-    model: str
-    duration_s: float
+class TranscriptionResult(TranscriptContent):
+    """What a provider returns: the transcript content and nothing the storage layer adds."""
 
 
 @dataclass(frozen=True)

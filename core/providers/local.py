@@ -17,13 +17,12 @@ from core.providers.base import (
     CallRecord,
     CallStatus,
     ChunkProgress,
-    Segment,
     SummaryResult,
     TranscriptionRequest,
     TranscriptionResult,
-    Word,
 )
 from core.transcripts.summarize import summarize_extractive
+from core.transcripts.types import Segment, Word
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel

@@ -9,15 +9,8 @@ from dataclasses import dataclass, field
 
 from core.billing.pricing import price_call
 from core.errors import ProviderError
-from core.providers.base import (
-    CallRecord,
-    ChunkProgress,
-    Segment,
-    SummaryResult,
-    TranscriptionRequest,
-    TranscriptionResult,
-    Word,
-)
+from core.providers.base import CallRecord, ChunkProgress, SummaryResult, TranscriptionRequest, TranscriptionResult
+from core.transcripts.types import Segment, Word
 
 MODEL = "mock-1"
 _SUBJECTS = [

@@ -1,77 +1,27 @@
-"""Reads and writes of users, audio, transcripts and revisions; every read of a transcript takes the acting user."""
+"""Reads and writes of audio rows, cache entries, transcripts and revisions; transcript reads take the acting user."""
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, text
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.db.models import AudioFile, CacheEntry, ChunkResult, Share, Transcript, TranscriptRevision, User, utcnow
+from core.db.models import AudioFile, CacheEntry, Share, Transcript, TranscriptRevision, User, utcnow
 from core.errors import InputError, NotFoundError
 from core.identity.audit import add_event
-from core.providers.base import Segment
+from core.identity.types import UserRecord
 from core.transcripts.types import (
-    SNIPPET_CLOSE,
-    SNIPPET_OPEN,
+    CachedTranscript,
+    NewTranscript,
     RevisionRecord,
-    SearchHit,
+    Segment,
     TranscriptRecord,
-    UserRecord,
     segments_from_json,
 )
 
 SM = sessionmaker[Session]
-ROLES = ("admin", "member")
-_USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
-
-
-def _user_record(u: User) -> UserRecord:
-    return UserRecord(u.id, u.name, u.role, u.active, u.monthly_usd_budget, u.monthly_minutes_budget)
-
-
-def validate_user_name(name: str) -> str:
-    name = name.strip()
-    if not _USER_NAME.match(name):
-        raise InputError(
-            f"user name {name[:40]!r} is not allowed: use 1-64 letters, digits, '.', '_', '-' or '@', "
-            "starting with a letter or digit"
-        )
-    return name
-
-
-def get_user(sm: SM, name: str) -> UserRecord | None:
-    with sm() as s:
-        u = s.scalar(select(User).where(User.name == name))
-        return _user_record(u) if u else None
-
-
-def get_or_create_user(sm: SM, name: str, role: str = "member") -> UserRecord:
-    """The user called `name`, created with `role` on first use."""
-    name = validate_user_name(name)
-    if role not in ROLES:
-        raise InputError(f"role {role!r} is not allowed: use admin or member")
-    existing = get_user(sm, name)
-    if existing:
-        return existing
-    try:
-        with sm.begin() as s:
-            u = User(name=name, role=role)
-            s.add(u)
-            s.flush()
-            return _user_record(u)
-    except IntegrityError:  # created concurrently by another worker
-        found = get_user(sm, name)
-        assert found is not None
-        return found
-
-
-def list_users(sm: SM) -> list[UserRecord]:
-    with sm() as s:
-        return [_user_record(u) for u in s.scalars(select(User).order_by(User.name))]
 
 
 def upsert_audio(
@@ -113,38 +63,27 @@ def upsert_audio(
         return existing
 
 
-@dataclass(frozen=True)
-class CachedTranscript:
-    key: str
-    provider: str
-    model: str
-    language: str | None
-    text: str
-    segments: list[Segment]
-    duration_s: float
-    cost_usd: float
-    list_cost_usd: float
-
-
 def get_cache_entry(sm: SM, key: str) -> CachedTranscript | None:
+    """The cached transcript for this key, or None."""
     with sm() as s:
         e = s.get(CacheEntry, key)
         if e is None:
             return None
         return CachedTranscript(
-            e.key,
-            e.provider,
-            e.model,
-            e.language,
-            e.text,
-            segments_from_json(e.segments),
-            e.duration_s,
-            e.cost_usd,
-            e.list_cost_usd,
+            key=e.key,
+            provider=e.provider,
+            model=e.model,
+            language=e.language,
+            text=e.text,
+            segments=segments_from_json(e.segments),
+            duration_s=e.duration_s,
+            cost_usd=e.cost_usd,
+            list_cost_usd=e.list_cost_usd,
         )
 
 
 def find_transcript_by_cache_key(sm: SM, owner_id: int, key: str) -> int | None:
+    """The newest of this owner's transcripts made from this cache key, or None."""
     with sm() as s:
         return s.scalar(
             select(Transcript.id)
@@ -152,22 +91,6 @@ def find_transcript_by_cache_key(sm: SM, owner_id: int, key: str) -> int | None:
             .order_by(Transcript.id.desc())
             .limit(1)
         )
-
-
-@dataclass(frozen=True)
-class NewTranscript:
-    owner_id: int
-    display_name: str
-    provider: str
-    model: str
-    language: str | None
-    text: str
-    segments: list[Segment]
-    duration_s: float
-    audio_id: int | None = None
-    cache_key: str | None = None
-    prompt: str | None = None
-    is_demo: bool = False
 
 
 def _add_cache_entry(s: Session, new: NewTranscript, cache: CachedTranscript, seg_json: list[Any]) -> None:
@@ -293,6 +216,7 @@ def _record(s: Session, t: Transcript, audio_dir: str | None = None) -> Transcri
 
 
 def get_transcript(sm: SM, transcript_id: int, user: UserRecord, *, audio_dir: str | None = None) -> TranscriptRecord:
+    """The transcript if this user may see it; NotFoundError otherwise."""
     with sm() as s:
         return _record(s, _load_visible(s, transcript_id, user), audio_dir)
 
@@ -314,6 +238,7 @@ def list_transcripts(sm: SM, user: UserRecord, *, owner: str | None = None, limi
 
 
 def set_summary(sm: SM, transcript_id: int, user: UserRecord, summary: str, model: str) -> None:
+    """Store a summary on a transcript this user may change."""
     with sm.begin() as s:
         t = load_writable(s, transcript_id, user)
         t.summary, t.summary_model = summary, model
@@ -359,6 +284,7 @@ def save_revision(
 
 
 def list_revisions(sm: SM, transcript_id: int, user: UserRecord) -> list[RevisionRecord]:
+    """The revisions of a transcript this user may see, newest first."""
     with sm() as s:
         t = _load_visible(s, transcript_id, user)
         rows = s.scalars(
@@ -391,67 +317,3 @@ def delete_transcript(sm: SM, transcript_id: int, user: UserRecord) -> None:
         s.execute(delete(Share).where(Share.transcript_id == t.id))
         add_event(s, user.name, "delete", f"transcript {t.id}", t.display_name)
         s.delete(t)
-
-
-def fts_query(raw: str) -> str:
-    """Turn whatever a user typed into a safe FTS5 query: every word quoted, the last one a prefix."""
-    words = [w for w in re.findall(r"\w+", raw, flags=re.UNICODE)][:16]
-    if not words:
-        return ""
-    quoted = [f'"{w}"' for w in words]
-    quoted[-1] += "*"
-    return " ".join(quoted)
-
-
-def search(sm: SM, user: UserRecord, query: str, *, limit: int = 50) -> list[SearchHit]:
-    """Full-text search over transcripts this user may see, with plain-text snippets."""
-    match = fts_query(query)
-    if not match:
-        return []
-    sql = text(
-        "SELECT t.id, t.display_name, u.name, t.created_at, "
-        "snippet(transcripts_fts, 0, :o, :c, '…', 14) "
-        "FROM transcripts_fts JOIN transcripts t ON t.id = transcripts_fts.rowid "
-        "JOIN users u ON u.id = t.owner_id "
-        "WHERE transcripts_fts MATCH :q AND (:admin OR t.owner_id = :uid "
-        "OR t.id IN (SELECT transcript_id FROM shares WHERE user_id = :uid)) "
-        "ORDER BY bm25(transcripts_fts) LIMIT :lim"
-    )
-    with sm() as s:
-        rows = s.execute(
-            sql,
-            {
-                "o": SNIPPET_OPEN,
-                "c": SNIPPET_CLOSE,
-                "q": match,
-                "admin": user.is_admin,
-                "uid": user.id,
-                "lim": limit,
-            },
-        ).all()
-    from datetime import datetime
-
-    return [
-        SearchHit(r[0], r[1], r[2], r[4], r[3] if isinstance(r[3], datetime) else datetime.fromisoformat(str(r[3])))
-        for r in rows
-    ]
-
-
-class SqlChunkStore:
-    """ChunkStore on the chunk_results table: finished chunks survive a retry or a restart."""
-
-    def __init__(self, sm: SM) -> None:
-        self._sm = sm
-
-    def get(self, job_key: str, index: int) -> dict[str, Any] | None:
-        with self._sm() as s:
-            row = s.get(ChunkResult, (job_key, index))
-            return dict(row.result) if row else None
-
-    def put(self, job_key: str, index: int, result: dict[str, Any]) -> None:
-        with self._sm.begin() as s:
-            row = s.get(ChunkResult, (job_key, index))
-            if row is None:
-                s.add(ChunkResult(key=job_key, idx=index, result=result))
-            else:
-                row.result = result

@@ -16,13 +16,15 @@ from core.billing.ledger import LedgerContext, RunCosts, record_cache_hit
 from core.billing.pricing import check_model_allowed, estimate_cost, model_info
 from core.errors import InputError, ProviderError
 from core.identity import audit
+from core.identity.types import UserRecord
+from core.jobs.chunk_store import SqlChunkStore
 from core.log import log_event
 from core.providers.base import ChunkProgress, Provider, TranscriptionRequest
 from core.providers.registry import PROVIDERS, get_provider
 from core.transcripts import repository as repo
 from core.transcripts.cache import cache_key
 from core.transcripts.export.docs import ExportFile, export_file
-from core.transcripts.types import TranscriptRecord, UserRecord
+from core.transcripts.types import CachedTranscript, NewTranscript, TranscriptRecord
 from core.workbench import Workbench
 
 _LANGUAGE = re.compile(r"^[a-z]{2,3}$")
@@ -183,26 +185,26 @@ def transcribe_stored(
         on_call=costs,
         on_progress=on_progress,
         should_cancel=should_cancel,
-        chunk_store=repo.SqlChunkStore(wb.Session),
+        chunk_store=SqlChunkStore(wb.Session),
         cache_key=key,
     )
     # Checked and held before anything is sent; released once the charge is in the ledger.
     with quotas.hold(wb, user, usd=estimate_cost(model, info.duration_s), minutes=info.duration_s / 60):
         result = provider.transcribe(request)
-    cached = repo.CachedTranscript(
-        key,
-        provider.name,
-        result.model,
-        result.language,
-        result.text,
-        result.segments,
-        result.duration_s,
-        costs.cost_usd,
-        costs.list_cost_usd,
+    cached = CachedTranscript(
+        key=key,
+        provider=provider.name,
+        model=result.model,
+        language=result.language,
+        text=result.text,
+        segments=result.segments,
+        duration_s=result.duration_s,
+        cost_usd=costs.cost_usd,
+        list_cost_usd=costs.list_cost_usd,
     )
     transcript_id = repo.create_transcript(
         wb.Session,
-        repo.NewTranscript(
+        NewTranscript(
             owner_id=user.id,
             display_name=stored.display_name,
             provider=provider.name,
@@ -251,7 +253,7 @@ def _from_cache(
     if transcript_id is None:
         transcript_id = repo.create_transcript(
             wb.Session,
-            repo.NewTranscript(
+            NewTranscript(
                 owner_id=user.id,
                 display_name=stored.display_name,
                 provider=entry.provider,

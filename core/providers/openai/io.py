@@ -13,9 +13,10 @@ import pydantic
 from core.audio.chunks import Chunk, ChunkTranscript, shift_segments
 from core.billing.pricing import ModelInfo, price_call, price_from_duration
 from core.errors import InputError, ProviderError
-from core.providers.base import CallRecord, Operation, Segment, Word
+from core.providers.base import CallRecord, Operation
 from core.providers.resilience import TransientError, is_retryable_status, retry_after_seconds
 from core.text import redact
+from core.transcripts.types import Segment, Word
 
 JSON_FORMATS = ("json", "verbose_json", "diarized_json")
 MALFORMED = (json.JSONDecodeError, pydantic.ValidationError, openai.APIResponseValidationError)

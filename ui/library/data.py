@@ -8,9 +8,8 @@ from datetime import date
 
 import pandas as pd
 
-from core.providers.base import Segment
 from core.text import format_clock
-from core.transcripts.types import SearchHit, TranscriptRecord
+from core.transcripts.types import SearchHit, Segment, TranscriptRecord
 
 
 @dataclass(frozen=True)

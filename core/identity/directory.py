@@ -1,0 +1,17 @@
+"""Who the users are, for pages and the CLI: reads of the users table through the open workbench."""
+
+from __future__ import annotations
+
+from core.identity import users
+from core.identity.types import UserRecord
+from core.workbench import Workbench
+
+
+def list_users(wb: Workbench) -> list[UserRecord]:
+    """Every user, by name."""
+    return users.list_users(wb.Session)
+
+
+def get_user(wb: Workbench, name: str) -> UserRecord | None:
+    """The user called `name`, or None."""
+    return users.get_user(wb.Session, name)

@@ -1,0 +1,47 @@
+"""The Library's use cases: a user's transcripts read, searched, edited and deleted, each as the acting user."""
+
+from __future__ import annotations
+
+from core.identity.types import UserRecord
+from core.transcripts import repository as repo
+from core.transcripts.search import search
+from core.transcripts.types import RevisionRecord, SearchHit, Segment, TranscriptRecord
+from core.workbench import Workbench
+
+
+def open_transcript(wb: Workbench, transcript_id: int, user: UserRecord) -> TranscriptRecord:
+    """The transcript with its audio path, if this user may see it; NotFoundError otherwise."""
+    return repo.get_transcript(wb.Session, transcript_id, user, audio_dir=str(wb.settings.audio_dir))
+
+
+def list_transcripts(wb: Workbench, user: UserRecord, *, owner: str | None = None) -> list[TranscriptRecord]:
+    """Transcripts this user may see, newest first, optionally only one owner's."""
+    return repo.list_transcripts(wb.Session, user, owner=owner)
+
+
+def search_transcripts(wb: Workbench, user: UserRecord, query: str) -> list[SearchHit]:
+    """Full-text search over the transcripts this user may see."""
+    return search(wb.Session, user, query)
+
+
+def save_revision(
+    wb: Workbench,
+    transcript_id: int,
+    user: UserRecord,
+    segments: list[Segment],
+    speaker_names: dict[str, str] | None = None,
+    *,
+    note: str | None = None,
+) -> int:
+    """Store edited segments (and speaker names) as a new revision; returns its number."""
+    return repo.save_revision(wb.Session, transcript_id, user, segments, speaker_names, note=note)
+
+
+def list_revisions(wb: Workbench, transcript_id: int, user: UserRecord) -> list[RevisionRecord]:
+    """The revisions of a transcript this user may see, newest first."""
+    return repo.list_revisions(wb.Session, transcript_id, user)
+
+
+def delete_transcript(wb: Workbench, transcript_id: int, user: UserRecord) -> None:
+    """Delete a transcript and its revisions; only its owner or an admin may."""
+    repo.delete_transcript(wb.Session, transcript_id, user)

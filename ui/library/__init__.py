@@ -1,0 +1,1 @@
+"""The Library page's widgets, one module per part of the page; `data` holds the Streamlit-free logic."""

@@ -1,0 +1,1 @@
+"""The Transcribe page's widgets, one module per part of the page."""
