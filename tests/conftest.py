@@ -65,3 +65,16 @@ def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env.update({"PYTHONPATH": str(REPO_ROOT), "WORKBENCH_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"})
     env.update(extra)
     return env
+
+
+def make_users(data_dir: Path, *names: str) -> None:
+    """Members that CLI tests act as: `--user` never creates an account."""
+    from core.config import load_settings
+    from core.identity.users import get_or_create_user
+
+    bench = Workbench.open(load_settings(secrets_file=None, data_dir=data_dir))
+    try:
+        for name in names:
+            get_or_create_user(bench.Session, name, "member")
+    finally:
+        bench.close()

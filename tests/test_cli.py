@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.conftest import FIXTURES, cli_env
+from tests.conftest import FIXTURES, cli_env, make_users
 
 KEYS = {
     "id",
@@ -77,6 +77,7 @@ def test_text_formats(tmp_path, fmt, marker):
 
 
 def test_transcripts_list_show_and_not_permitted(tmp_path):
+    make_users(tmp_path / "data", "alice", "bob")
     row = json.loads(
         run(tmp_path, "transcribe", str(FIXTURES / "fmt_speech.flac"), "--user", "alice", "--format", "json").stdout
     )
@@ -92,6 +93,7 @@ def test_transcripts_list_show_and_not_permitted(tmp_path):
 
 
 def test_usage_json_keys_and_totals(tmp_path):
+    make_users(tmp_path / "data", "alice")
     run(tmp_path, "transcribe", str(FIXTURES / "fmt_speech.mp3"), "--user", "alice")
     run(tmp_path, "transcribe", str(FIXTURES / "fmt_speech.mp3"), "--user", "alice")
     res = run(tmp_path, "usage", "--json", "--user", "alice")
@@ -124,3 +126,18 @@ def test_seed_demo_fills_usage(tmp_path):
     res = run(tmp_path, "seed-demo", "--events", "500")
     assert res.returncode == 0, res.stderr
     assert json.loads(run(tmp_path, "usage", "--json").stdout)["calls"] >= 500
+
+
+def test_an_unknown_user_is_refused_and_a_name_never_takes_over_an_account(tmp_path):
+    # Issue 10, item 13: `--user Alice` used to create a second "Alice" beside the web user "alice".
+    make_users(tmp_path / "data", "alice")
+    unknown = run(tmp_path, "transcripts", "list", "--user", "mallory", "--json")
+    assert unknown.returncode == 5 and "no user called 'mallory'" in unknown.stderr and unknown.stdout == ""
+    made = json.loads(
+        run(tmp_path, "transcribe", str(FIXTURES / "fmt_speech.flac"), "--user", "Alice", "--format", "json").stdout
+    )
+    listed = json.loads(run(tmp_path, "transcripts", "list", "--user", "alice", "--json").stdout)
+    assert [(t["id"], t["owner"]) for t in listed] == [(made["id"], "alice")]
+    users = json.loads(run(tmp_path, "users", "list", "--json").stdout)
+    assert sorted(u["name"].lower() for u in users).count("alice") == 1
+    assert "mallory" not in {u["name"] for u in users}

@@ -32,7 +32,7 @@ from core.transcripts import repository as repo
 from core.transcripts.service import TranscribeOptions
 from core.transcripts.types import Segment
 from core.workbench import Workbench
-from tests.conftest import FIXTURES, cli_env
+from tests.conftest import FIXTURES, cli_env, make_users
 
 FACTORY = "tests.test_jobs:chunked_provider"
 CHUNK_USD = 0.01
@@ -343,5 +343,6 @@ def test_cli_background_jobs_list_and_cancel(tmp_path, monkeypatch, capsys):
     assert {"state", "stage", "progress", "owner", "error", "cost_usd"} <= set(listed[0])
     assert cli_main(["jobs", "cancel", str(rows[0]["job"]), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["state"] == "cancelled"
+    make_users(tmp_path / "data", "bob")
     assert cli_main(["jobs", "--user", "bob", "--json"]) == 0 and json.loads(capsys.readouterr().out) == []
     assert cli_main(["jobs", "--user", "bob", "cancel", str(rows[1]["job"])]) == 5  # not bob's: not found

@@ -31,7 +31,7 @@ from core.transcripts.search import search
 from core.transcripts.service import TranscribeOptions, export_transcript, summarize_transcript, transcribe_file
 from core.transcripts.types import Segment, TranscriptRecord
 from core.workbench import Workbench
-from tests.conftest import FIXTURES, REPO_ROOT, cli_env
+from tests.conftest import FIXTURES, REPO_ROOT, cli_env, make_users
 from ui.text import md
 
 # ---- building hostile files ----------------------------------------------------------------------------------
@@ -442,6 +442,7 @@ def test_users_cli_add_list_deactivate_and_audit(tmp_path):
 
 def test_cli_show_of_a_shared_transcript_and_exit_5_otherwise(tmp_path):
     data = tmp_path / "data"
+    make_users(data, "alice", "bob")
     made = run_cli(data, "transcribe", str(FIXTURES / "fmt_speech.flac"), "--user", "alice", "--format", "json")
     tid = json.loads(made.stdout)["id"]
     other = run_cli(data, "transcripts", "show", str(tid), "--user", "bob")

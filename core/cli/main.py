@@ -18,7 +18,7 @@ from core.config import load_settings
 from core.errors import InputError, WorkbenchError
 from core.jobs.api import submit_transcription
 from core.providers.registry import PROVIDERS
-from core.transcripts import repository as repo
+from core.transcripts import library
 from core.transcripts.export.text import TEXT_FORMATS, render, to_json
 from core.transcripts.service import TranscribeOptions, transcribe_file
 from core.workbench import Workbench
@@ -104,7 +104,7 @@ def cmd_usage(args: argparse.Namespace) -> int:
 def cmd_transcripts_list(args: argparse.Namespace) -> int:
     wb = _open()
     user = acting_user(wb, args.user)
-    rows = repo.list_transcripts(wb.Session, user)
+    rows = library.list_transcripts(wb, user)
     if args.json:
         print(
             json.dumps(
@@ -134,7 +134,7 @@ def cmd_transcripts_list(args: argparse.Namespace) -> int:
 def cmd_transcripts_show(args: argparse.Namespace) -> int:
     wb = _open()
     user = acting_user(wb, args.user)
-    rec = repo.get_transcript(wb.Session, args.id, user)
+    rec = library.open_transcript(wb, args.id, user)
     print(render(rec, args.format), end="" if args.format != "json" else "\n")
     return EXIT_OK
 

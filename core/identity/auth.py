@@ -253,7 +253,7 @@ def user_for_login(wb: Workbench, login_name: str | None) -> UserRecord | None:
     if not login_name:
         return None
     wanted = login_name.strip().lower()
-    for user in list_users(wb.Session):
+    for user in list_users(wb.ReadSession):
         if user.name.lower() == wanted:
             return user if user.active else None
     return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,9 +32,9 @@ def validate_user_name(name: str) -> str:
 
 
 def get_user(sm: SM, name: str) -> UserRecord | None:
-    """The user called `name`, or None."""
+    """The user called `name` whatever its letter case (names are unique that way), or None."""
     with sm() as s:
-        u = s.scalar(select(User).where(User.name == name))
+        u = s.scalar(select(User).where(func.lower(User.name) == name.lower()))
         return _user_record(u) if u else None
 
 

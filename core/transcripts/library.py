@@ -1,4 +1,7 @@
-"""The Library's use cases: a user's transcripts read, searched, edited and deleted, each as the acting user."""
+"""The Library's use cases: a user's transcripts read, searched, edited and deleted, each as the acting user.
+
+Reads go through read-only sessions, so browsing never waits behind a job that is writing.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +14,17 @@ from core.workbench import Workbench
 
 def open_transcript(wb: Workbench, transcript_id: int, user: UserRecord) -> TranscriptRecord:
     """The transcript with its audio path, if this user may see it; NotFoundError otherwise."""
-    return repo.get_transcript(wb.Session, transcript_id, user, audio_dir=str(wb.settings.audio_dir))
+    return repo.get_transcript(wb.ReadSession, transcript_id, user, audio_dir=str(wb.settings.audio_dir))
 
 
 def list_transcripts(wb: Workbench, user: UserRecord, *, owner: str | None = None) -> list[TranscriptRecord]:
     """Transcripts this user may see, newest first, optionally only one owner's."""
-    return repo.list_transcripts(wb.Session, user, owner=owner)
+    return repo.list_transcripts(wb.ReadSession, user, owner=owner)
 
 
 def search_transcripts(wb: Workbench, user: UserRecord, query: str) -> list[SearchHit]:
     """Full-text search over the transcripts this user may see."""
-    return search(wb.Session, user, query)
+    return search(wb.ReadSession, user, query)
 
 
 def save_revision(
@@ -39,7 +42,7 @@ def save_revision(
 
 def list_revisions(wb: Workbench, transcript_id: int, user: UserRecord) -> list[RevisionRecord]:
     """The revisions of a transcript this user may see, newest first."""
-    return repo.list_revisions(wb.Session, transcript_id, user)
+    return repo.list_revisions(wb.ReadSession, transcript_id, user)
 
 
 def delete_transcript(wb: Workbench, transcript_id: int, user: UserRecord) -> None:
