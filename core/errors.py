@@ -51,6 +51,12 @@ class ProviderError(WorkbenchError):
         self.code = code
 
 
+class Cancelled(WorkbenchError):
+    """A user or a stopping worker asked the work to stop; nothing failed, finished parts are kept."""
+
+    exit_code = 3  # what a cancelled run exited with while it was a ProviderError; scripts may rely on it
+
+
 class ProviderUnavailable(ProviderError):
     """The circuit breaker is open: calls fail fast until the next probe."""
 

@@ -21,7 +21,7 @@ from sqlalchemy import func, select, update
 from core.cli.main import main as cli_main
 from core.config import Settings, load_settings
 from core.db.models import Job, UsageEvent, utcnow
-from core.errors import InputError, NotFoundError, ProviderError
+from core.errors import Cancelled, InputError, NotFoundError, ProviderError
 from core.jobs import api as jobs
 from core.jobs import broker as queue
 from core.jobs import worker
@@ -70,7 +70,7 @@ class ChunkedProvider:
         texts: list[str] = []
         for i in range(self.chunks):
             if request.should_cancel():
-                raise ProviderError("The transcription was cancelled.", code="cancelled")
+                raise Cancelled("The transcription was cancelled.")
             done = store.get(key, i) if store else None
             if done is None:
                 time.sleep(self.sleep_s)

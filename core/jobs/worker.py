@@ -16,7 +16,7 @@ from core.audio.probe import AudioInfo
 from core.audio.store import StoredAudio
 from core.config import Settings
 from core.db.models import Job, User, utcnow
-from core.errors import ConfigError, ProviderError, StorageError, WorkbenchError
+from core.errors import Cancelled, ConfigError, StorageError, WorkbenchError
 from core.providers.base import ChunkProgress, ChunkStore, Provider
 from core.transcripts import repository as repo
 from core.transcripts import service
@@ -78,12 +78,12 @@ def run_claimed(ctx: WorkerContext, job_id: int, claim: int) -> None:
         with monitor:
             _run_stages(wb, job_id, monitor)
         _finish(wb, job_id, claim, "done")
-    except ProviderError as exc:
-        if exc.code == "cancelled" and monitor.lost:
+    except Cancelled as exc:
+        if monitor.lost:
             log.warning("job %s was taken over by another worker; this run stops", job_id)
-        elif exc.code == "cancelled" and monitor.cancel_requested(refresh=True):
+        elif monitor.cancel_requested(refresh=True):
             _finish(wb, job_id, claim, "cancelled", _cancel_sentence(wb, job_id))
-        elif exc.code == "cancelled" and ctx.stopping.is_set():
+        elif ctx.stopping.is_set():
             release(wb, [(job_id, claim)], refund=True)  # stopping: the next run resumes from stored chunks
         else:
             _finish(wb, job_id, claim, "failed", exc.message)
@@ -132,7 +132,7 @@ def _run_stages(wb: Workbench, job_id: int, monitor: _Monitor) -> None:
         transcript_id = _transcribe(wb, job_id, job, opts, monitor, share)
     if opts.summarize:
         if monitor.should_cancel():
-            raise ProviderError("Cancelled before the summary.", code="cancelled")
+            raise Cancelled("Cancelled before the summary.")
         monitor.stage("summarize", share)
         record = repo.get_transcript(wb.Session, transcript_id, job.owner)
         if record.summary is None or (opts.summary_model and opts.summary_model != record.summary_model):

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.audio.pcm import SAMPLE_RATE, Pcm, iter_pcm_windows
 from core.billing.pricing import price_call
-from core.errors import InputError, ProviderError, WorkbenchError
+from core.errors import Cancelled, InputError, ProviderError, WorkbenchError
 from core.providers.base import (
     CallRecord,
     CallStatus,
@@ -298,7 +298,7 @@ class LocalProvider:
     @staticmethod
     def _raise_if_cancelled(request: TranscriptionRequest) -> None:
         if request.should_cancel():
-            raise ProviderError("The transcription was cancelled.", code="cancelled")
+            raise Cancelled("The transcription was cancelled.")
 
 
 def _window_record(offset: float, segments: list[Segment], language: str | None) -> dict[str, Any]:

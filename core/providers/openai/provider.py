@@ -18,7 +18,7 @@ import openai
 from core.audio import chunks as chunking
 from core.audio.chunks import Chunk, ChunkTranscript, PreparedAudio
 from core.billing.pricing import ModelInfo, check_model_allowed
-from core.errors import InputError, ProviderError
+from core.errors import Cancelled, InputError, ProviderError
 from core.providers.base import (
     CallRecord,
     ChunkProgress,
@@ -210,9 +210,9 @@ class OpenAIProvider:
             request.chunk_store.put(request.cache_key, part.chunk.index, io.transcript_to_dict(part, job.model))
         request.on_progress(ChunkProgress(len(job.done), len(job.chunks)))
 
-    def _cancelled(self, job: _Job) -> ProviderError:
+    def _cancelled(self, job: _Job) -> Cancelled:
         done, total = len(job.done), len(job.chunks)
-        return ProviderError(f"Transcription was cancelled; {done} of {total} parts are kept.", code="cancelled")
+        return Cancelled(f"Transcription was cancelled; {done} of {total} parts are kept.")
 
     def _result(self, job: _Job) -> TranscriptionResult:
         parts = [job.done[c.index] for c in job.chunks]
