@@ -16,7 +16,7 @@ from core.audio.probe import AudioInfo
 from core.audio.store import StoredAudio
 from core.config import Settings
 from core.db.models import Job, User, utcnow
-from core.errors import Cancelled, ConfigError, StorageError, WorkbenchError
+from core.errors import Cancelled, ConfigError, StorageError, WorkbenchError, log_unexpected
 from core.providers.base import ChunkProgress, ChunkStore, Provider
 from core.transcripts import repository as repo
 from core.transcripts import service
@@ -90,7 +90,7 @@ def run_claimed(ctx: WorkerContext, job_id: int, claim: int) -> None:
     except WorkbenchError as exc:
         _finish(wb, job_id, claim, "failed", exc.message)
     except Exception as exc:  # noqa: BLE001 - a worker thread must outlive any one job
-        log.exception("job %s failed unexpectedly", job_id)
+        log_unexpected(log, exc, "job %s failed unexpectedly", job_id)
         message = f"Unexpected error ({type(exc).__name__}); the worker log has the details"
         _finish(wb, job_id, claim, "failed", message)
     finally:

@@ -14,10 +14,10 @@ from core.audio.store import StoredAudio, store_upload
 from core.billing import quotas
 from core.billing.ledger import LedgerContext, RunCosts, record_cache_hit
 from core.billing.pricing import check_model_allowed, estimate_cost, model_info
-from core.errors import InputError, ProviderError
+from core.errors import InputError, ProviderError, WorkbenchError, log_unexpected
 from core.identity import audit
 from core.log import log_event
-from core.providers.base import ChunkProgress, Provider, TranscriptionRequest
+from core.providers.base import ChunkProgress, Provider, TranscriptionRequest, TranscriptionResult
 from core.providers.registry import PROVIDERS, get_provider
 from core.transcripts import repository as repo
 from core.transcripts.cache import cache_key
@@ -186,37 +186,17 @@ def transcribe_stored(
         chunk_store=repo.SqlChunkStore(wb.Session),
         cache_key=key,
     )
-    # Checked and held before anything is sent; released once the charge is in the ledger.
-    with quotas.hold(wb, user, usd=estimate_cost(model, info.duration_s), minutes=info.duration_s / 60):
-        result = provider.transcribe(request)
-    cached = repo.CachedTranscript(
-        key,
-        provider.name,
-        result.model,
-        result.language,
-        result.text,
-        result.segments,
-        result.duration_s,
-        costs.cost_usd,
-        costs.list_cost_usd,
-    )
-    transcript_id = repo.create_transcript(
-        wb.Session,
-        repo.NewTranscript(
-            owner_id=user.id,
-            display_name=stored.display_name,
-            provider=provider.name,
-            model=result.model,
-            language=result.language,
-            text=result.text,
-            segments=result.segments,
-            duration_s=result.duration_s or info.duration_s,
-            audio_id=audio_id,
-            cache_key=key,
-            prompt=opts.prompt,
-        ),
-        cache=cached,
-    )
+    try:
+        # Checked and held before anything is sent; released once the charge is in the ledger.
+        with quotas.hold(wb, user, usd=estimate_cost(model, info.duration_s), minutes=info.duration_s / 60):
+            result = provider.transcribe(request)
+        transcript_id = _store_result(wb, stored, user, opts, provider.name, key, audio_id, result, costs)
+    except WorkbenchError:
+        raise
+    except Exception as exc:
+        # A bug on the paid path: keep the stack in the log; the caller words it for the user.
+        log_unexpected(log, exc, "transcribing %s with %s failed unexpectedly", stored.display_name, provider.name)
+        raise
     charged = costs.cost_usd
     if opts.summarize:
         charged += _summarize_charged(
@@ -225,6 +205,48 @@ def transcribe_stored(
     record = repo.get_transcript(wb.Session, transcript_id, user, audio_dir=str(wb.settings.audio_dir))
     _log_run(user, job_id, provider.name, result.model, info.duration_s, False, charged, started)
     return TranscribeOutcome(record, False, charged, notices)
+
+
+def _store_result(
+    wb: Workbench,
+    stored: StoredAudio,
+    user: UserRecord,
+    opts: TranscribeOptions,
+    provider_name: str,
+    key: str,
+    audio_id: int,
+    result: TranscriptionResult,
+    costs: RunCosts,
+) -> int:
+    """Store a fresh transcript and its cache entry; returns the transcript's id."""
+    cached = repo.CachedTranscript(
+        key,
+        provider_name,
+        result.model,
+        result.language,
+        result.text,
+        result.segments,
+        result.duration_s,
+        costs.cost_usd,
+        costs.list_cost_usd,
+    )
+    return repo.create_transcript(
+        wb.Session,
+        repo.NewTranscript(
+            owner_id=user.id,
+            display_name=stored.display_name,
+            provider=provider_name,
+            model=result.model,
+            language=result.language,
+            text=result.text,
+            segments=result.segments,
+            duration_s=result.duration_s or stored.info.duration_s,
+            audio_id=audio_id,
+            cache_key=key,
+            prompt=opts.prompt,
+        ),
+        cache=cached,
+    )
 
 
 def _log_run(user: UserRecord, job_id: int | None, provider: str, model: str, audio_s: float, cached: bool,
@@ -308,9 +330,15 @@ def _summarize_charged(
     )
     record = repo.get_writable_transcript(wb.Session, transcript_id, user)  # refused before anything is paid
     usd = _summary_estimate(wb, provider, model, record.text)
-    with quotas.hold(wb, user, usd=usd, minutes=0.0, kind="summarize", what="This summary"):
-        result = provider.summarize(record.text, model=model, on_call=costs)
-    repo.set_summary(wb.Session, transcript_id, user, result.text, result.model)
+    try:
+        with quotas.hold(wb, user, usd=usd, minutes=0.0, kind="summarize", what="This summary"):
+            result = provider.summarize(record.text, model=model, on_call=costs)
+        repo.set_summary(wb.Session, transcript_id, user, result.text, result.model)
+    except WorkbenchError:
+        raise
+    except Exception as exc:
+        log_unexpected(log, exc, "summarizing transcript %s with %s failed unexpectedly", transcript_id, provider.name)
+        raise
     return costs.cost_usd
 
 
