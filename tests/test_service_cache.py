@@ -135,3 +135,16 @@ def test_an_unexpected_error_on_the_paid_path_is_logged_with_its_traceback(wb, a
     assert logged[0].name == "core.transcripts.service" and "a.mp3" in logged[0].getMessage()
     assert "Traceback" in caplog.text
     assert _events(wb) == []  # nothing billed, nothing stored
+
+
+def test_a_registered_plugin_is_chosen_by_name_like_a_built_in(wb, alice, monkeypatch):
+    from core.providers import registry
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    built = MockProvider()
+    registry.register("plugged", lambda _settings: built, registry.Capabilities(stream=True))
+    outcome = transcribe_file(wb, SPEECH, "a.mp3", alice, TranscribeOptions(provider="plugged"))
+    assert len(built.history) == 1 and outcome.transcript.text
+    assert registry.capabilities("plugged").stream and not registry.capabilities("nobody").charged
+    assert registry.PROVIDERS == ("mock", "local", "openai")
+    assert registry.capabilities("openai").fallback == "local" and not registry.capabilities("local").charged

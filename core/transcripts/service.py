@@ -18,7 +18,7 @@ from core.errors import InputError, ProviderError, WorkbenchError, log_unexpecte
 from core.identity import audit
 from core.log import log_event
 from core.providers.base import ChunkProgress, Provider, TranscriptionRequest, TranscriptionResult
-from core.providers.registry import PROVIDERS, get_provider
+from core.providers.registry import capabilities, get_provider, provider_names
 from core.transcripts import repository as repo
 from core.transcripts.cache import cache_key
 from core.transcripts.export.docs import ExportFile, export_file
@@ -52,8 +52,9 @@ class TranscribeOutcome:
 
 def check_options(opts: TranscribeOptions) -> TranscribeOptions:
     """Refuse bad option values with one clear sentence each."""
-    if opts.provider is not None and opts.provider not in PROVIDERS:
-        raise InputError(f"provider {opts.provider!r} is unknown; choose one of {', '.join(PROVIDERS)}")
+    names = provider_names()
+    if opts.provider is not None and opts.provider not in names:
+        raise InputError(f"provider {opts.provider!r} is unknown; choose one of {', '.join(names)}")
     language = (opts.language or "").strip().lower() or None
     if language in ("auto",):
         language = None
@@ -75,15 +76,16 @@ def check_options(opts: TranscribeOptions) -> TranscribeOptions:
 
 
 def resolve_provider(wb: Workbench, name: str | None) -> tuple[Provider, list[str]]:
-    """The provider to use, falling back to `local` (with a notice) when OpenAI has no key."""
+    """The provider to use, falling back (with a notice) when it cannot be built, e.g. OpenAI without a key."""
     chosen = name or wb.settings.default_provider
     try:
         return get_provider(chosen, wb.settings), []
     except ProviderError as exc:
-        if chosen != "openai":
+        fallback = capabilities(chosen).fallback
+        if fallback is None:
             raise
-        notice = f"{exc.message} Using the local model instead."
-        return get_provider("local", wb.settings), [notice]
+        notice = f"{exc.message} Using the {fallback} model instead."
+        return get_provider(fallback, wb.settings), [notice]
 
 
 def estimate(wb: Workbench, duration_s: float, provider_name: str | None, model: str | None) -> float:
@@ -344,7 +346,7 @@ def _summarize_charged(
 
 def _summary_estimate(wb: Workbench, provider: Provider, model: str | None, text: str) -> float:
     """A generous estimate of a chat summary's charge: ~3 characters a token in, a tenth of that out."""
-    if provider.name != "openai":  # mock and local summarise for free
+    if not capabilities(provider.name).charged:  # mock and local summarise for free
         return 0.0
     info = model_info(model or wb.settings.summary_model)
     if info is None or not info.charged or info.unit != "token":
