@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+
+_LOGGED = "_workbench_logged"
+
 
 class WorkbenchError(Exception):
     """Base of all errors we expect; `str(err)` is safe to show a user."""
@@ -51,6 +56,12 @@ class ProviderError(WorkbenchError):
         self.code = code
 
 
+class Cancelled(WorkbenchError):
+    """A user or a stopping worker asked the work to stop; nothing failed, finished parts are kept."""
+
+    exit_code = 3  # what a cancelled run exited with while it was a ProviderError; scripts may rely on it
+
+
 class ProviderUnavailable(ProviderError):
     """The circuit breaker is open: calls fail fast until the next probe."""
 
@@ -69,3 +80,12 @@ class NotFoundError(WorkbenchError):
 
 class StorageError(WorkbenchError):
     """The database or the audio store failed."""
+
+
+def log_unexpected(logger: logging.Logger, exc: BaseException, message: str, *args: object) -> None:
+    """Log an unexpected exception once, with its traceback; the log only, never a user's screen."""
+    if getattr(exc, _LOGGED, False):  # an inner layer logged it; one traceback per failure is enough
+        return
+    logger.error(message, *args, exc_info=exc)
+    with contextlib.suppress(AttributeError):  # a type with __slots__: a second log line is the worst case
+        setattr(exc, _LOGGED, True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import signal
 import subprocess
@@ -21,7 +22,7 @@ from sqlalchemy import func, select, update
 from core.cli.main import main as cli_main
 from core.config import Settings, load_settings
 from core.db.models import Job, UsageEvent, utcnow
-from core.errors import InputError, NotFoundError, ProviderError
+from core.errors import Cancelled, InputError, NotFoundError, ProviderError
 from core.identity.types import UserRecord
 from core.identity.users import get_or_create_user
 from core.jobs import api as jobs
@@ -50,6 +51,7 @@ class ChunkedProvider:
     chunks: int = 4
     sleep_s: float = 0.0
     fail_summary: bool = False
+    type_error: bool = False  # a bug in the provider, not a provider failure
     name: str = "chunked"
 
     def default_model(self) -> str:
@@ -62,10 +64,12 @@ class ChunkedProvider:
     def transcribe(self, request: TranscriptionRequest) -> TranscriptionResult:
         store, key = request.chunk_store, request.cache_key
         request.on_progress(ChunkProgress(0, self.chunks))
+        if self.type_error:
+            raise TypeError("unsupported operand type(s) for +: 'int' and 'NoneType'")
         texts: list[str] = []
         for i in range(self.chunks):
             if request.should_cancel():
-                raise ProviderError("The transcription was cancelled.", code="cancelled")
+                raise Cancelled("The transcription was cancelled.")
             done = store.get(key, i) if store else None
             if done is None:
                 time.sleep(self.sleep_s)
@@ -170,6 +174,16 @@ def test_inline_run_stores_the_transcript_and_bills_the_job(wb, alice):
     assert job.cost_usd == pytest.approx(3 * CHUNK_USD) and not job.cached and calls(wb.settings) == 3
     again = jobs.run_job_inline(wb, jobs.submit_transcription(wb, SPEECH[0], "copy.wav", alice, TranscribeOptions()).id)
     assert again.state == "done" and again.cached and again.cost_usd == 0.0 and calls(wb.settings) == 3
+
+
+def test_an_unexpected_error_fails_the_job_with_a_sentence_and_logs_its_traceback_once(wb, alice, caplog):
+    set_knobs(wb.settings, chunks=2, type_error=True)
+    with caplog.at_level(logging.ERROR):
+        job = jobs.run_job_inline(wb, submit(wb, alice).id)
+    assert (job.state, job.error) == ("failed", "Unexpected error (TypeError); the worker log has the details")
+    logged = [r for r in caplog.records if r.exc_info]
+    assert len(logged) == 1 and isinstance(logged[0].exc_info[1], TypeError), caplog.records
+    assert "Traceback" in caplog.text and "NoneType" not in job.error
 
 
 def test_lifecycle_on_a_real_consumer(wb, alice, consumer):

@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from core.config import Settings
-from core.errors import InputError, ProviderError, ProviderUnavailable
+from core.errors import Cancelled, InputError, ProviderError, ProviderUnavailable
 from core.providers.base import CallRecord, ChunkProgress, TranscriptionRequest
 from core.providers.openai.key_check import check_key, fallback_notice
 from core.providers.openai.provider import OpenAIProvider
@@ -322,9 +322,8 @@ def test_cancel_stops_sending_new_chunks(fake: FakeOpenAI, tmp_path: Path, audio
     run = run_for(audio.long, chunk_store=store, cache_key="job-2")
     run.request.should_cancel = lambda: len(run.progress) >= 2
     provider = provider_for(fake, tmp_path, openai_concurrency=1, tuning={"target_chunk_s": 14.0})
-    with pytest.raises(ProviderError, match="cancelled") as info:
+    with pytest.raises(Cancelled, match="cancelled"):
         provider.transcribe(run.request)
-    assert info.value.code == "cancelled"
     assert len(fake.paths()) == len(store.data) == 1
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 from sqlalchemy import select
 
 from core.db.models import UsageEvent
@@ -117,3 +120,31 @@ def test_a_summary_added_on_a_cache_hit_is_part_of_this_runs_cost(wb, alice):
         wb, SPEECH, "a.mp3", alice, TranscribeOptions(summarize=True, use_cache=False), provider=provider
     )
     assert not fresh.cached and fresh.cost_usd == 0.25  # the mock transcription charges $0, the summary $0.25
+
+
+class _BuggyProvider(MockProvider):
+    def transcribe(self, request):
+        raise TypeError("unsupported operand type(s) for +: 'int' and 'NoneType'")
+
+
+def test_an_unexpected_error_on_the_paid_path_is_logged_with_its_traceback(wb, alice, caplog):
+    with caplog.at_level(logging.ERROR), pytest.raises(TypeError):
+        transcribe_file(wb, SPEECH, "a.mp3", alice, provider=_BuggyProvider())
+    logged = [r for r in caplog.records if r.exc_info]
+    assert len(logged) == 1 and isinstance(logged[0].exc_info[1], TypeError)
+    assert logged[0].name == "core.transcripts.service" and "a.mp3" in logged[0].getMessage()
+    assert "Traceback" in caplog.text
+    assert _events(wb) == []  # nothing billed, nothing stored
+
+
+def test_a_registered_plugin_is_chosen_by_name_like_a_built_in(wb, alice, monkeypatch):
+    from core.providers import registry
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    built = MockProvider()
+    registry.register("plugged", lambda _settings: built, registry.Capabilities(stream=True))
+    outcome = transcribe_file(wb, SPEECH, "a.mp3", alice, TranscribeOptions(provider="plugged"))
+    assert len(built.history) == 1 and outcome.transcript.text
+    assert registry.capabilities("plugged").stream and not registry.capabilities("nobody").charged
+    assert registry.PROVIDERS == ("mock", "local", "openai")
+    assert registry.capabilities("openai").fallback == "local" and not registry.capabilities("local").charged

@@ -7,7 +7,7 @@ from datetime import date
 from core.billing.pricing import ModelInfo, load_models, model_info
 from core.config import Settings
 from core.errors import WorkbenchError
-from core.providers.registry import get_provider
+from core.providers.registry import capabilities, get_provider
 
 PROVIDER_LABELS = {
     "local": "Local Whisper · free, runs on this server",
@@ -60,7 +60,7 @@ def transcribe_models(provider: str, settings: Settings) -> list[str]:
         default = get_provider(provider, settings).default_model()
     except WorkbenchError:
         return []
-    if provider != "openai":
+    if not capabilities(provider).model_catalog:
         return [default]
     today = date.today()
     names = [name for name, info in load_models().items() if _usable(info, provider, today)]
@@ -89,7 +89,7 @@ def model_label(name: str) -> str:
 def takes_prompt(model: str | None) -> bool:
     """Whether a model uses a vocabulary/prompt (local Whisper does; OpenAI models per the price table)."""
     info = model_info(model) if model else None
-    return info is None or info.provider != "openai" or info.supports("prompt")
+    return info is None or not capabilities(info.provider).model_catalog or info.supports("prompt")
 
 
 def diarizes(model: str | None) -> bool:

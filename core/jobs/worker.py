@@ -16,7 +16,7 @@ from core.audio.probe import AudioInfo
 from core.audio.store import StoredAudio
 from core.config import Settings
 from core.db.models import Job, User, utcnow
-from core.errors import ConfigError, ProviderError, StorageError, WorkbenchError
+from core.errors import Cancelled, ConfigError, StorageError, WorkbenchError, log_unexpected
 from core.identity.types import UserRecord
 from core.identity.users import get_user
 from core.jobs.chunk_store import SqlChunkStore
@@ -80,19 +80,19 @@ def run_claimed(ctx: WorkerContext, job_id: int, claim: int) -> None:
         with monitor:
             _run_stages(wb, job_id, monitor)
         _finish(wb, job_id, claim, "done")
-    except ProviderError as exc:
-        if exc.code == "cancelled" and monitor.lost:
+    except Cancelled as exc:
+        if monitor.lost:
             log.warning("job %s was taken over by another worker; this run stops", job_id)
-        elif exc.code == "cancelled" and monitor.cancel_requested(refresh=True):
+        elif monitor.cancel_requested(refresh=True):
             _finish(wb, job_id, claim, "cancelled", _cancel_sentence(wb, job_id))
-        elif exc.code == "cancelled" and ctx.stopping.is_set():
+        elif ctx.stopping.is_set():
             release(wb, [(job_id, claim)], refund=True)  # stopping: the next run resumes from stored chunks
         else:
             _finish(wb, job_id, claim, "failed", exc.message)
     except WorkbenchError as exc:
         _finish(wb, job_id, claim, "failed", exc.message)
     except Exception as exc:  # noqa: BLE001 - a worker thread must outlive any one job
-        log.exception("job %s failed unexpectedly", job_id)
+        log_unexpected(log, exc, "job %s failed unexpectedly", job_id)
         message = f"Unexpected error ({type(exc).__name__}); the worker log has the details"
         _finish(wb, job_id, claim, "failed", message)
     finally:
@@ -134,7 +134,7 @@ def _run_stages(wb: Workbench, job_id: int, monitor: _Monitor) -> None:
         transcript_id = _transcribe(wb, job_id, job, opts, monitor, share)
     if opts.summarize:
         if monitor.should_cancel():
-            raise ProviderError("Cancelled before the summary.", code="cancelled")
+            raise Cancelled("Cancelled before the summary.")
         monitor.stage("summarize", share)
         record = repo.get_transcript(wb.Session, transcript_id, job.owner)
         if record.summary is None or (opts.summary_model and opts.summary_model != record.summary_model):

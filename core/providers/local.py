@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import threading
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.audio.pcm import SAMPLE_RATE, Pcm, iter_pcm_windows
 from core.billing.pricing import price_call
-from core.errors import InputError, ProviderError, WorkbenchError
+from core.errors import Cancelled, InputError, ProviderError, WorkbenchError, log_unexpected
 from core.providers.base import (
     CallRecord,
     CallStatus,
@@ -23,6 +24,8 @@ from core.providers.base import (
 )
 from core.transcripts.summarize import summarize_extractive
 from core.transcripts.types import Segment, Word
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -149,6 +152,7 @@ class LocalProvider:
             status, error = "error", exc.message
             raise
         except Exception as exc:
+            log_unexpected(log, exc, "the local model failed while transcribing")
             status, error = "error", f"{type(exc).__name__}: {exc}"
             raise ProviderError(f"The local model failed while transcribing: {exc}") from exc
         finally:
@@ -297,7 +301,7 @@ class LocalProvider:
     @staticmethod
     def _raise_if_cancelled(request: TranscriptionRequest) -> None:
         if request.should_cancel():
-            raise ProviderError("The transcription was cancelled.", code="cancelled")
+            raise Cancelled("The transcription was cancelled.")
 
 
 def _window_record(offset: float, segments: list[Segment], language: str | None) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from core.billing.pricing import price_call
-from core.errors import ProviderError
+from core.errors import Cancelled
 from core.providers.base import CallRecord, ChunkProgress, SummaryResult, TranscriptionRequest, TranscriptionResult
 from core.transcripts.types import Segment, Word
 
@@ -90,7 +90,7 @@ class MockProvider:
             request.on_call(CallRecord("transcribe", model, status="error", error=str(scripted)))
             raise scripted
         if request.should_cancel():
-            raise ProviderError("Cancelled before the mock provider started.", code="cancelled")
+            raise Cancelled("Cancelled before the mock provider started.")
         segments = self._segments(request, scripted)
         request.on_progress(ChunkProgress(1, 1))
         price = price_call(model, audio_seconds=request.duration_s)

@@ -14,13 +14,13 @@ from core.audio.store import StoredAudio, store_upload
 from core.billing import quotas
 from core.billing.ledger import LedgerContext, RunCosts, record_cache_hit
 from core.billing.pricing import check_model_allowed, estimate_cost, model_info
-from core.errors import InputError, ProviderError
+from core.errors import InputError, ProviderError, WorkbenchError, log_unexpected
 from core.identity import audit
 from core.identity.types import UserRecord
 from core.jobs.chunk_store import SqlChunkStore
 from core.log import log_event
-from core.providers.base import ChunkProgress, Provider, TranscriptionRequest
-from core.providers.registry import PROVIDERS, get_provider
+from core.providers.base import ChunkProgress, Provider, TranscriptionRequest, TranscriptionResult
+from core.providers.registry import capabilities, get_provider, provider_names
 from core.transcripts import repository as repo
 from core.transcripts.cache import cache_key
 from core.transcripts.export.docs import ExportFile, export_file
@@ -54,8 +54,9 @@ class TranscribeOutcome:
 
 def check_options(opts: TranscribeOptions) -> TranscribeOptions:
     """Refuse bad option values with one clear sentence each."""
-    if opts.provider is not None and opts.provider not in PROVIDERS:
-        raise InputError(f"provider {opts.provider!r} is unknown; choose one of {', '.join(PROVIDERS)}")
+    names = provider_names()
+    if opts.provider is not None and opts.provider not in names:
+        raise InputError(f"provider {opts.provider!r} is unknown; choose one of {', '.join(names)}")
     language = (opts.language or "").strip().lower() or None
     if language in ("auto",):
         language = None
@@ -77,15 +78,16 @@ def check_options(opts: TranscribeOptions) -> TranscribeOptions:
 
 
 def resolve_provider(wb: Workbench, name: str | None) -> tuple[Provider, list[str]]:
-    """The provider to use, falling back to `local` (with a notice) when OpenAI has no key."""
+    """The provider to use, falling back (with a notice) when it cannot be built, e.g. OpenAI without a key."""
     chosen = name or wb.settings.default_provider
     try:
         return get_provider(chosen, wb.settings), []
     except ProviderError as exc:
-        if chosen != "openai":
+        fallback = capabilities(chosen).fallback
+        if fallback is None:
             raise
-        notice = f"{exc.message} Using the local model instead."
-        return get_provider("local", wb.settings), [notice]
+        notice = f"{exc.message} Using the {fallback} model instead."
+        return get_provider(fallback, wb.settings), [notice]
 
 
 def estimate(wb: Workbench, duration_s: float, provider_name: str | None, model: str | None) -> float:
@@ -188,37 +190,17 @@ def transcribe_stored(
         chunk_store=SqlChunkStore(wb.Session),
         cache_key=key,
     )
-    # Checked and held before anything is sent; released once the charge is in the ledger.
-    with quotas.hold(wb, user, usd=estimate_cost(model, info.duration_s), minutes=info.duration_s / 60):
-        result = provider.transcribe(request)
-    cached = CachedTranscript(
-        key=key,
-        provider=provider.name,
-        model=result.model,
-        language=result.language,
-        text=result.text,
-        segments=result.segments,
-        duration_s=result.duration_s,
-        cost_usd=costs.cost_usd,
-        list_cost_usd=costs.list_cost_usd,
-    )
-    transcript_id = repo.create_transcript(
-        wb.Session,
-        NewTranscript(
-            owner_id=user.id,
-            display_name=stored.display_name,
-            provider=provider.name,
-            model=result.model,
-            language=result.language,
-            text=result.text,
-            segments=result.segments,
-            duration_s=result.duration_s or info.duration_s,
-            audio_id=audio_id,
-            cache_key=key,
-            prompt=opts.prompt,
-        ),
-        cache=cached,
-    )
+    try:
+        # Checked and held before anything is sent; released once the charge is in the ledger.
+        with quotas.hold(wb, user, usd=estimate_cost(model, info.duration_s), minutes=info.duration_s / 60):
+            result = provider.transcribe(request)
+        transcript_id = _store_result(wb, stored, user, opts, provider.name, key, audio_id, result, costs)
+    except WorkbenchError:
+        raise
+    except Exception as exc:
+        # A bug on the paid path: keep the stack in the log; the caller words it for the user.
+        log_unexpected(log, exc, "transcribing %s with %s failed unexpectedly", stored.display_name, provider.name)
+        raise
     charged = costs.cost_usd
     if opts.summarize:
         charged += _summarize_charged(
@@ -227,6 +209,48 @@ def transcribe_stored(
     record = repo.get_transcript(wb.Session, transcript_id, user, audio_dir=str(wb.settings.audio_dir))
     _log_run(user, job_id, provider.name, result.model, info.duration_s, False, charged, started)
     return TranscribeOutcome(record, False, charged, notices)
+
+
+def _store_result(
+    wb: Workbench,
+    stored: StoredAudio,
+    user: UserRecord,
+    opts: TranscribeOptions,
+    provider_name: str,
+    key: str,
+    audio_id: int,
+    result: TranscriptionResult,
+    costs: RunCosts,
+) -> int:
+    """Store a fresh transcript and its cache entry; returns the transcript's id."""
+    cached = CachedTranscript(
+        key=key,
+        provider=provider_name,
+        model=result.model,
+        language=result.language,
+        text=result.text,
+        segments=result.segments,
+        duration_s=result.duration_s,
+        cost_usd=costs.cost_usd,
+        list_cost_usd=costs.list_cost_usd,
+    )
+    return repo.create_transcript(
+        wb.Session,
+        NewTranscript(
+            owner_id=user.id,
+            display_name=stored.display_name,
+            provider=provider_name,
+            model=result.model,
+            language=result.language,
+            text=result.text,
+            segments=result.segments,
+            duration_s=result.duration_s or stored.info.duration_s,
+            audio_id=audio_id,
+            cache_key=key,
+            prompt=opts.prompt,
+        ),
+        cache=cached,
+    )
 
 
 def _log_run(user: UserRecord, job_id: int | None, provider: str, model: str, audio_s: float, cached: bool,
@@ -310,15 +334,21 @@ def _summarize_charged(
     )
     record = repo.get_writable_transcript(wb.Session, transcript_id, user)  # refused before anything is paid
     usd = _summary_estimate(wb, provider, model, record.text)
-    with quotas.hold(wb, user, usd=usd, minutes=0.0, kind="summarize", what="This summary"):
-        result = provider.summarize(record.text, model=model, on_call=costs)
-    repo.set_summary(wb.Session, transcript_id, user, result.text, result.model)
+    try:
+        with quotas.hold(wb, user, usd=usd, minutes=0.0, kind="summarize", what="This summary"):
+            result = provider.summarize(record.text, model=model, on_call=costs)
+        repo.set_summary(wb.Session, transcript_id, user, result.text, result.model)
+    except WorkbenchError:
+        raise
+    except Exception as exc:
+        log_unexpected(log, exc, "summarizing transcript %s with %s failed unexpectedly", transcript_id, provider.name)
+        raise
     return costs.cost_usd
 
 
 def _summary_estimate(wb: Workbench, provider: Provider, model: str | None, text: str) -> float:
     """A generous estimate of a chat summary's charge: ~3 characters a token in, a tenth of that out."""
-    if provider.name != "openai":  # mock and local summarise for free
+    if not capabilities(provider.name).charged:  # mock and local summarise for free
         return 0.0
     info = model_info(model or wb.settings.summary_model)
     if info is None or not info.charged or info.unit != "token":

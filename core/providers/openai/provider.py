@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
@@ -18,7 +19,7 @@ import openai
 from core.audio import chunks as chunking
 from core.audio.chunks import Chunk, ChunkTranscript, PreparedAudio
 from core.billing.pricing import ModelInfo, check_model_allowed
-from core.errors import InputError, ProviderError
+from core.errors import Cancelled, InputError, ProviderError, log_unexpected
 from core.providers.base import (
     CallRecord,
     ChunkProgress,
@@ -31,6 +32,8 @@ from core.providers.lanes import run_lanes
 from core.providers.openai import io
 from core.providers.openai.chat import summarize_text
 from core.providers.resilience import CircuitBreaker, RetryPolicy, breaker_for, call_with_retries
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from core.config import Settings
@@ -210,9 +213,9 @@ class OpenAIProvider:
             request.chunk_store.put(request.cache_key, part.chunk.index, io.transcript_to_dict(part, job.model))
         request.on_progress(ChunkProgress(len(job.done), len(job.chunks)))
 
-    def _cancelled(self, job: _Job) -> ProviderError:
+    def _cancelled(self, job: _Job) -> Cancelled:
         done, total = len(job.done), len(job.chunks)
-        return ProviderError(f"Transcription was cancelled; {done} of {total} parts are kept.", code="cancelled")
+        return Cancelled(f"Transcription was cancelled; {done} of {total} parts are kept.")
 
     def _result(self, job: _Job) -> TranscriptionResult:
         parts = [job.done[c.index] for c in job.chunks]
@@ -238,6 +241,8 @@ class OpenAIProvider:
                 return send(), _ms(started)
             except Exception as exc:
                 err = io.map_error(exc, label=self._label, secret=self._client.api_key)
+                if err.code == "unexpected":  # our bug, not the server: keep the stack in the log
+                    log_unexpected(log, exc, "%s %s call failed unexpectedly", self._label, operation)
                 post(io.failed_record(operation, model, err, latency_ms=_ms(started), **record))
                 raise err from None
 
@@ -289,6 +294,8 @@ class OpenAIProvider:
                     raise ProviderError(f"{self._label} ended the stream without a transcript.", code="malformed")
             except Exception as exc:
                 err = io.map_error(exc, label=self._label, secret=self._client.api_key)
+                if err.code == "unexpected":
+                    log_unexpected(log, exc, "%s transcription stream failed unexpectedly", self._label)
                 on_call(io.failed_record("transcribe", job.model, err, latency_ms=ms, chunk_index=chunk.index))
                 raise err from None
             finally:
