@@ -12,7 +12,7 @@ from core.billing.pricing import load_models
 from core.identity import audit
 from core.identity.directory import list_users
 from core.identity.types import ROLES
-from core.providers.openai.key_check import NOTICES, OFFICIAL_URL, check_key
+from core.providers.key_check import NOTICES, OFFICIAL_URL, check_key
 from ui.admin_widgets import (
     analytics,
     limit_text,

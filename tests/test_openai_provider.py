@@ -14,7 +14,7 @@ import pytest
 from core.config import Settings
 from core.errors import Cancelled, InputError, ProviderError, ProviderUnavailable
 from core.providers.base import CallRecord, ChunkProgress, TranscriptionRequest
-from core.providers.openai.key_check import check_key, fallback_notice
+from core.providers.key_check import check_key, fallback_notice
 from core.providers.openai.provider import OpenAIProvider
 from core.providers.resilience import CircuitBreaker, RetryPolicy
 from tests.fake_openai import FakeOpenAI, Fault, write_tone_speech

@@ -83,7 +83,7 @@ def _key(settings: Settings, online: bool) -> Check:
     if not online:
         return Check("openai key", True, "present (not checked: --offline)", required=False)
     try:
-        from core.providers.openai.key_check import check_key
+        from core.providers.key_check import check_key
 
         status = check_key(settings)
     except ImportError:

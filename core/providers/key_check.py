@@ -1,4 +1,7 @@
-"""Is the OpenAI key usable? One cheap call (list models) for `doctor` and the Admin page; never logs the key."""
+"""Is the OpenAI key usable? One cheap call (list models) for `doctor` and the Admin page; never logs the key.
+
+A provider-health use case the Admin page may call, so it sits beside the registry, not inside openai/.
+"""
 
 from __future__ import annotations
 
