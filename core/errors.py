@@ -33,6 +33,19 @@ class InputError(WorkbenchError):
         self.reason = message
 
 
+class EditConflict(InputError):
+    """An edit started from an older revision than the one stored now; it was not saved over it."""
+
+    def __init__(self, base_revision: int, current_revision: int) -> None:
+        super().__init__(
+            f"Someone saved revision {current_revision} after you started editing revision {base_revision}, "
+            "so your edit was not saved over theirs. Both texts are below: keep yours, then apply it again "
+            "to the newest revision."
+        )
+        self.base_revision = base_revision
+        self.current_revision = current_revision
+
+
 class ProviderError(WorkbenchError):
     """A transcription/summary provider failed."""
 

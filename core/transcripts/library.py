@@ -35,9 +35,15 @@ def save_revision(
     speaker_names: dict[str, str] | None = None,
     *,
     note: str | None = None,
+    base_revision: int | None = None,
 ) -> int:
-    """Store edited segments (and speaker names) as a new revision; returns its number."""
-    return repo.save_revision(wb.Session, transcript_id, user, segments, speaker_names, note=note)
+    """Store edited segments (and speaker names) as a new revision; returns its number.
+
+    An edit started from `base_revision` is refused (EditConflict) when someone saved a newer one since.
+    """
+    return repo.save_revision(
+        wb.Session, transcript_id, user, segments, speaker_names, note=note, base_revision=base_revision
+    )
 
 
 def list_revisions(wb: Workbench, transcript_id: int, user: UserRecord) -> list[RevisionRecord]:

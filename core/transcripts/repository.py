@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db.models import AudioFile, CacheEntry, Share, Transcript, TranscriptRevision, User, utcnow
-from core.errors import InputError, NotFoundError
+from core.errors import EditConflict, InputError, NotFoundError
 from core.identity.audit import add_event
 from core.identity.types import UserRecord
 from core.transcripts.types import (
@@ -251,12 +251,19 @@ def save_revision(
     segments: list[Segment],
     speaker_names: dict[str, str] | None = None,
     note: str | None = None,
+    base_revision: int | None = None,
 ) -> int:
-    """Store edited segments (and speaker names) as a new revision; returns its number."""
+    """Store edited segments (and speaker names) as a new revision; returns its number.
+
+    With `base_revision` (the revision the edit started from) a save over a newer revision is refused with
+    EditConflict, inside the same write transaction, so of two concurrent saves exactly one lands.
+    """
     seg_json = [seg.to_dict() for seg in segments]
     body = " ".join(seg.text.strip() for seg in segments if seg.text.strip())
     with sm.begin() as s:
         t = load_writable(s, transcript_id, user)
+        if base_revision is not None and t.revision != base_revision:
+            raise EditConflict(base_revision, t.revision)
         names = dict(t.speaker_names or {}) if speaker_names is None else dict(speaker_names)
         number = (
             s.scalar(select(func.max(TranscriptRevision.number)).where(TranscriptRevision.transcript_id == t.id)) or 0

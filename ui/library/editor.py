@@ -8,7 +8,7 @@ import streamlit as st
 from core.identity.types import UserRecord
 from core.text import format_clock
 from core.transcripts import library
-from core.transcripts.types import TranscriptRecord
+from core.transcripts.types import Segment, TranscriptRecord
 from core.workbench import Workbench
 from ui.context import friendly_errors
 from ui.library import data
@@ -27,7 +27,10 @@ def edit_tab(wb: Workbench, user: UserRecord, record: TranscriptRecord) -> None:
     if not record.segments:
         st.info("There is nothing to edit: no speech was found.")
         return
-    version = f"{record.id}_{record.revision}"  # a new revision starts a fresh editor
+    # The editor belongs to the revision it was opened on, not to whatever is stored now: a save by someone
+    # else must not silently reset it (their save makes ours a conflict, which keeps both texts).
+    base = st.session_state.setdefault(_base_key(record), record.revision)
+    version = f"{record.id}_{base}"
     raw_speakers = data.speaker_ids(record)
     names: dict[str, str] = {}
     if raw_speakers:
@@ -59,10 +62,43 @@ def edit_tab(wb: Workbench, user: UserRecord, record: TranscriptRecord) -> None:
         if not data.has_changes(record, segments, renames):
             st.info("Nothing has changed yet.")
             return
-        with friendly_errors("Saving"):
-            number = library.save_revision(wb, record.id, user, segments, renames, note=note.strip() or "edited")
-            st.session_state[NOTICE] = f"Saved as revision {number}."
-            st.rerun()
+        try:
+            with friendly_errors("Saving"):
+                number = library.save_revision(
+                    wb, record.id, user, segments, renames, note=note.strip() or "edited", base_revision=base
+                )
+                st.session_state.pop(_base_key(record), None)
+                st.session_state[NOTICE] = f"Saved as revision {number}."
+                st.rerun()
+        finally:
+            _show_conflict(record, segments, base)
+
+
+def _base_key(record: TranscriptRecord) -> str:
+    return f"lib_edit_base_{record.id}"
+
+
+def _show_conflict(record: TranscriptRecord, segments: list[Segment], base: int) -> None:
+    """Both texts side by side when someone else saved first: nothing the user typed is lost."""
+    if record.revision == base:
+        return
+    mine, theirs = st.columns(2)
+    mine.text_area(
+        f"Your edit (from revision {base}, not saved)",
+        "\n\n".join(s.text.strip() for s in segments),
+        height=240,
+        key=f"lib_conflict_mine_{record.id}",
+    )
+    theirs.text_area(
+        f"Saved meanwhile (revision {record.revision})",
+        "\n\n".join(s.text.strip() for s in record.segments),
+        height=240,
+        key=f"lib_conflict_theirs_{record.id}",
+        disabled=True,
+    )
+    if st.button("Edit the newest revision", icon=":material/refresh:", key=f"lib_conflict_reload_{record.id}"):
+        st.session_state.pop(_base_key(record), None)
+        st.rerun()
 
 
 def _segments_for_editing(record: TranscriptRecord) -> pd.DataFrame:

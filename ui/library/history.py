@@ -47,6 +47,7 @@ def history_tab(wb: Workbench, user: UserRecord, record: TranscriptRecord) -> No
                 chosen.segments,
                 chosen.speaker_names,
                 note=f"restored revision {chosen.number}",
+                base_revision=record.revision,
             )
             st.session_state[NOTICE] = f"Revision {chosen.number} restored as revision {number}."
             st.rerun()
