@@ -15,7 +15,14 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from core.billing.analytics.sql import MIRROR_SELECT, SNAPSHOT_SCHEMA, SOURCE_COLUMNS, USERS_SELECT, UsageFilter
+from core.billing.analytics.sql import (
+    LEDGER_COLUMNS,
+    MIRROR_SELECT,
+    SNAPSHOT_SCHEMA,
+    SOURCE_COLUMNS,
+    USERS_SELECT,
+    UsageFilter,
+)
 from core.errors import StorageError
 
 # Above this many new rows a full copy through the scanner is faster than fetching through the probe.
@@ -207,7 +214,7 @@ class SqliteMirror:
             probe.execute("COMMIT")
         if len(fetched) != new:
             return False  # old rows were deleted while new ones arrived
-        frame = pd.DataFrame.from_records(fetched, columns=[c.strip() for c in SOURCE_COLUMNS.split(",")])
+        frame = pd.DataFrame.from_records(fetched, columns=list(LEDGER_COLUMNS))
         cur = self._db.cursor()
         try:
             cur.register("new_rows", frame)

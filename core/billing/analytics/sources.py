@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.billing.analytics.mirror import NO_AUTOLOAD
-from core.billing.analytics.sql import MIRROR_SELECT, SOURCE_COLUMNS, USERS_SELECT, UsageFilter
+from core.billing.analytics.sql import LEDGER_COLUMNS, MIRROR_SELECT, USERS_SELECT, UsageFilter
 from core.errors import StorageError
 
 
@@ -38,7 +38,7 @@ class SqlAlchemySource:
     def cursor(self, filters: UsageFilter) -> duckdb.DuckDBPyConnection:
         from core.db.models import UsageEvent, User
 
-        query = select(*(getattr(UsageEvent, c.strip()) for c in SOURCE_COLUMNS.split(",")))
+        query = select(*(getattr(UsageEvent, c) for c in LEDGER_COLUMNS))
         if filters.start is not None:
             query = query.where(UsageEvent.ts >= datetime.combine(filters.start, time()))
         if filters.end is not None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from core.db.models import UsageEvent
 from core.errors import InputError
 
 UNKNOWN_USER = "(unknown)"
@@ -42,10 +43,11 @@ SELECT CAST(id AS BIGINT) AS id,
        CAST(is_demo AS BOOLEAN) AS is_demo
 FROM {source}
 """
-SOURCE_COLUMNS = (
-    "id, ts, user_id, provider, model, operation, audio_seconds, input_tokens, output_tokens, cost_usd, "
-    "list_cost_usd, cached, saved_usd, latency_ms, status, error, estimated, unpriced, file_name, is_demo"
-)
+# The ledger's columns in table order, from the ORM table itself; the ids that link a row to its
+# transcript, job and request are never charted, so the mirror leaves them out.
+_NOT_MIRRORED = frozenset({"transcript_id", "job_id", "request_id"})
+LEDGER_COLUMNS: tuple[str, ...] = tuple(c.name for c in UsageEvent.__table__.columns if c.name not in _NOT_MIRRORED)
+SOURCE_COLUMNS = ", ".join(LEDGER_COLUMNS)
 USERS_SELECT = "SELECT CAST(id AS BIGINT) AS id, CAST(name AS VARCHAR) AS name FROM {source}"
 # The scanner types columns by their declared SQLite type; ts stays TEXT and is cast by MIRROR_SELECT.
 SNAPSHOT_SCHEMA = """
