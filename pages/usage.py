@@ -8,6 +8,7 @@ from functools import partial
 import streamlit as st
 
 from core.billing.analytics import Analytics, UsageFilter
+from core.billing.money import format_usd
 from core.config import Settings
 from core.identity.directory import list_users
 from core.ops.demo import seed_demo
@@ -80,12 +81,12 @@ if not totals["calls"]:
     st.stop()
 
 spend_col, minutes_col, calls_col, hits_col, saved_col, error_col = st.columns(6)
-spend_col.metric("Spend", charts.format_usd(totals["cost_usd"]), border=True)
+spend_col.metric("Spend", format_usd(totals["cost_usd"]), border=True)
 minutes = totals["audio_seconds"] / 60
 minutes_col.metric("Audio minutes", f"{minutes:,.1f}" if minutes < 10 else f"{minutes:,.0f}", border=True)
 calls_col.metric("Calls", f"{int(totals['calls']):,}", border=True)
 hits_col.metric("Cache hits", f"{int(totals['cache_hits']):,}", border=True)
-saved_col.metric("Saved by the cache", charts.format_usd(totals["saved_usd"]), border=True)
+saved_col.metric("Saved by the cache", format_usd(totals["saved_usd"]), border=True)
 error_col.metric("Error rate", f"{totals['error_rate']:.1%}", border=True)
 
 st.plotly_chart(charts.spend_per_day(frames["spend_per_day"]), key="chart_spend")

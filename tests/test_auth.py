@@ -8,6 +8,7 @@ import threading
 import pytest
 import yaml
 
+from core.billing import quotas
 from core.config import load_settings
 from core.errors import ConfigError, InputError, NotFoundError
 from core.identity import auth
@@ -124,16 +125,16 @@ def test_the_last_active_admin_is_kept(wb):
 
 
 def test_budgets_are_stored_and_validated(wb, alice):
-    auth.set_budget(wb, "alice", 12.5, 90)
+    quotas.set_user_budget(wb, "alice", 12.5, 90, actor="test")
     fresh = get_user(wb.Session, "alice")
     assert (fresh.monthly_usd_budget, fresh.monthly_minutes_budget) == (12.5, 90.0)
-    auth.set_budget(wb, "alice", None, None)
+    quotas.set_user_budget(wb, "alice", None, None, actor="test")
     fresh = get_user(wb.Session, "alice")
     assert (fresh.monthly_usd_budget, fresh.monthly_minutes_budget) == (None, None)
     with pytest.raises(InputError, match="0 or more"):
-        auth.set_budget(wb, "alice", -1, None)
+        quotas.set_user_budget(wb, "alice", -1, None, actor="test")
     with pytest.raises(InputError, match="0 or more"):
-        auth.set_budget(wb, "alice", None, float("nan"))
+        quotas.set_user_budget(wb, "alice", None, float("nan"), actor="test")
 
 
 def test_concurrent_adds_keep_every_user(wb):

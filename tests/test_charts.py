@@ -7,6 +7,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
+from core.billing.money import format_usd
 from ui import charts
 
 D1, D2 = date(2026, 3, 1), date(2026, 3, 2)
@@ -134,7 +135,7 @@ def test_an_empty_frame_gives_a_titled_figure_that_says_so(builder, columns) -> 
     [(0, "$0.00"), (0.0045, "$0.0045"), (12.345, "$12.35"), (1234.5, "$1,234.50"), (12345.6, "$12,346"), (None, "—")],
 )
 def test_format_usd(value: float | None, expected: str) -> None:
-    assert charts.format_usd(value) == expected
+    assert format_usd(value) == expected
 
 
 def test_a_short_period_gets_whole_day_ticks_and_whole_count_ticks() -> None:

@@ -14,6 +14,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from core.billing import quotas
 from core.config import Settings
 from core.identity import audit, auth
 from core.identity.types import UserRecord
@@ -221,7 +222,7 @@ def test_a_microphone_recording_is_checked_and_transcribed_with_a_summary(site: 
 
 
 def test_the_budget_left_is_shown_and_an_overrun_is_refused(site: Workbench) -> None:
-    auth.set_budget(site, "alice", 5.0, 0.05)  # 3 seconds of audio a month
+    quotas.set_user_budget(site, "alice", 5.0, 0.05, actor="test")  # 3 seconds of audio a month
     at = sign_in("alice", ALICE_PW)
     assert "$5.00" in [m.value for m in at.metric]
     at.file_uploader[0].set_value(("speech_1.wav", (FIXTURES / "speech_1.wav").read_bytes(), "audio/wav")).run()

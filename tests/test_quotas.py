@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 
 from core.billing import quotas
 from core.billing.ledger import LedgerContext, record_cache_hit, record_call
+from core.billing.money import format_usd
 from core.billing.pricing import estimate_cost
 from core.config import load_settings
 from core.db.models import AlertEvent, Job, QuotaReservation, UsageEvent, utcnow
@@ -34,6 +35,7 @@ from core.transcripts import repository as repo
 from core.transcripts.service import TranscribeOptions, transcribe_file
 from core.workbench import Workbench
 from tests.conftest import REPO_ROOT, cli_env
+from ui.budget_banner import banner_lines
 
 PRICED = "gpt-transcribe"  # $0.0045 a minute; the mock provider prices calls with the model it is asked for
 PRICED_OPTS = TranscribeOptions(model=PRICED, use_cache=False)
@@ -360,7 +362,7 @@ def test_alerts_after_a_paid_call_and_no_webhook_unless_configured(wb, alice, cl
         rows = s.execute(select(AlertEvent.subject, AlertEvent.metric, AlertEvent.threshold, AlertEvent.webhook)).all()
     assert sorted(rows) == [("team", "usd", 80, None), (f"user:{alice.id}", "minutes", 80, None)]
     assert hook.bodies == []
-    lines = quotas.banner_lines(quotas.budget_status(wb, alice))
+    lines = banner_lines(quotas.budget_status(wb, alice))
     assert [level for level, _ in lines] == ["warning", "warning"]
     assert "You have used 83 % of this month's audio minutes" in lines[0][1]
     assert "The team has used 90 % of this month's budget ($0.0045 of $0.0050)" in lines[1][1]
@@ -436,7 +438,7 @@ def test_estimate_matches_what_the_ledger_charges(wb, alice, clip):
 def test_month_boundaries_are_utc_calendar_months():
     assert quotas.month_start(datetime(2026, 3, 31, 23, 59, 59)) == datetime(2026, 3, 1)
     assert quotas.period_of(datetime(2026, 12, 1)) == "2026-12"
-    assert quotas.format_usd(0.0045) == "$0.0045" and quotas.format_usd(5) == "$5.00"
+    assert format_usd(0.0045) == "$0.0045" and format_usd(5) == "$5.00"
 
 
 # ---- the pages: banner, team limit form, alert list --------------------------------------------------------

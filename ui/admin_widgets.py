@@ -10,6 +10,7 @@ import streamlit as st
 
 from core.billing import quotas
 from core.billing.analytics import Analytics, UsageFilter
+from core.billing.money import format_usd
 from core.billing.pricing import ModelInfo
 from core.config import Settings
 from core.errors import InputError, NotFoundError, WorkbenchError
@@ -17,7 +18,6 @@ from core.identity import audit, auth
 from core.identity.directory import get_user
 from core.identity.types import UserRecord
 from core.workbench import Workbench
-from ui.charts import format_usd
 from ui.text import md
 
 SHUTDOWN_WARNING_DAYS = 90

@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from core.billing.money import format_usd
 from core.billing.pricing import load_models
 
 EMPTY_TEXT = "No usage in this period"
@@ -25,22 +26,6 @@ ACCENT = "#636EFA"
 SAVED = "#00CC96"
 ERROR = "#EF553B"
 P50, P95 = "#9BB1FF", "#3B4CC0"
-
-
-def format_usd(value: float | None) -> str:
-    """Money with sensible precision: $0.0045, $12.34, $12,345."""
-    if value is None or pd.isna(value):
-        return "—"
-    v = float(value)
-    if v == 0:
-        return "$0.00"
-    sign = "-" if v < 0 else ""
-    v = abs(v)
-    if v < 0.01:
-        return f"{sign}${v:.4f}"
-    if v < 10_000:
-        return f"{sign}${v:,.2f}"
-    return f"{sign}${v:,.0f}"
 
 
 def model_colors(models: Iterable[str]) -> dict[str, str]:

@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from core.billing import quotas
+from core.billing.money import format_usd
 from core.config import load_settings
 from core.errors import InputError, NotFoundError
 from core.identity import audit, auth
@@ -100,9 +101,9 @@ def cmd_budget_show(args: argparse.Namespace) -> int:
 
 
 def _line(a: quotas.Allowance) -> str:
-    usd = "no limit" if a.usd_limit is None else quotas.format_usd(a.usd_limit)
+    usd = "no limit" if a.usd_limit is None else format_usd(a.usd_limit)
     minutes = "no limit" if a.minutes_limit is None else f"{a.minutes_limit:g} min"
-    return (f"spent {quotas.format_usd(a.spent_usd):>10} of {usd:<10}  "
+    return (f"spent {format_usd(a.spent_usd):>10} of {usd:<10}  "
             f"used {a.used_minutes:>8.1f} min of {minutes}")  # fmt: skip
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
-import math
 import os
 import secrets
 import tempfile
@@ -213,25 +212,6 @@ def set_active(wb: Workbench, name: str, active: bool) -> None:
     """Allow or stop a user signing in; the last active admin stays active."""
     _update(wb, name, active=active)
     log.info("User %r %s.", name, "activated" if active else "deactivated")
-
-
-def budget_limit(value: float | None, what: str) -> float | None:
-    """A monthly limit as stored: None (no limit) or a finite number of 0 or more; InputError otherwise."""
-    if value is None:
-        return None
-    if not math.isfinite(value) or value < 0:
-        raise InputError(f"the monthly {what} budget must be a number of 0 or more (or empty for no limit)")
-    return float(value)
-
-
-def set_budget(wb: Workbench, name: str, monthly_usd: float | None, monthly_minutes: float | None) -> None:
-    """Set (None: remove) a user's monthly spending and audio-minute limits."""
-    _update(
-        wb,
-        name,
-        monthly_usd_budget=budget_limit(monthly_usd, "USD"),
-        monthly_minutes_budget=budget_limit(monthly_minutes, "minutes"),
-    )
 
 
 def authenticator_credentials(wb: Workbench) -> dict[str, Any]:

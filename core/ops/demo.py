@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, delete, exists, func, insert, or_, select
+from sqlalchemy import Engine, delete, exists, insert, or_, select
 
 from core.billing.pricing import ModelInfo, load_models, price_call
 from core.config import Settings
 from core.db.engine import make_engine, migrate
 from core.db.models import Job, Transcript, TranscriptRevision, UsageEvent, User
+from core.ops.demo_transcripts import insert_transcripts
 
 DEMO_USERS = ("ana", "ben", "chloe", "dev", "eli", "fatima", "gus", "hana")
 DAYS = 90
@@ -103,7 +104,9 @@ def seed_demo(settings: Settings, events: int = 5000, seed: int = 7, *, now: dat
         rng = np.random.default_rng(seed)
         rows = _event_rows(rng, events, user_ids, anchor)
         _bulk_insert_events(engine, rows)
-        transcripts = _insert_transcripts(engine, rng, user_ids, anchor)
+        models = load_models()
+        t_names, _ = _transcribe_models(models, anchor.date())
+        transcripts = insert_transcripts(engine, rng, user_ids, anchor, models, t_names, DAYS)
     finally:
         engine.dispose()
     return {"users": len(user_ids), "events": len(rows), "transcripts": transcripts}
@@ -371,110 +374,3 @@ def _bulk_insert_events(engine: Engine, rows: list[tuple[Any, ...]]) -> None:
             cur.executemany(sql, rows)
         finally:
             cur.close()
-
-
-_SCRIPTS = (
-    (
-        "Weekly standup",
-        [
-            ("A", "Morning everyone, let's go round quickly."),
-            ("B", "I finished the export to Word and PDF yesterday."),
-            ("C", "The upload limit bug is fixed, it was the proxy body size."),
-            ("A", "Great. Anything blocking?"),
-            ("B", "Only the review on the pricing change."),
-        ],
-    ),
-    (
-        "Customer call - onboarding",
-        [
-            ("A", "Thanks for joining. Did the invite link work?"),
-            ("B", "Yes, and the first transcript came back in under a minute."),
-            ("A", "Good. You can rename the speakers from the editor."),
-            ("B", "Can we export subtitles too?"),
-            ("A", "SRT and VTT are both in the export menu."),
-        ],
-    ),
-    (
-        "Interview - field researcher",
-        [
-            ("A", "How long have you been recording interviews in the field?"),
-            ("B", "About six years, mostly on a handheld recorder."),
-            ("A", "What is the hardest part of transcribing them?"),
-            ("B", "Background noise, and people talking over each other."),
-        ],
-    ),
-    (
-        "Lecture notes - week 3",
-        [
-            ("A", "Today we look at sampling rates and why sixteen kilohertz is enough for speech."),
-            ("A", "Most of the energy of the voice sits below eight kilohertz."),
-            ("A", "By Nyquist, sampling at sixteen captures everything up to eight."),
-        ],
-    ),
-    (
-        "Voice memo",
-        [("A", "Reminder to send the quarterly report and book the room for Thursday.")],
-    ),
-    (
-        "Podcast episode 12",
-        [
-            ("A", "Welcome back to the show."),
-            ("B", "Glad to be here. Let's talk about remote teams."),
-            ("A", "What changed for you in the last year?"),
-            ("B", "We write everything down now, meetings included."),
-        ],
-    ),
-)
-
-
-def _segments(rng: np.random.Generator, lines: list[tuple[str, str]]) -> tuple[list[dict[str, Any]], float]:
-    segments: list[dict[str, Any]] = []
-    clock = 0.0
-    for speaker, text in lines:
-        length = round(len(text.split()) * float(rng.uniform(0.3, 0.45)) + 0.4, 3)
-        segments.append(
-            {
-                "start": round(clock, 3),
-                "end": round(clock + length, 3),
-                "text": text,
-                "speaker": speaker,
-                "confidence": round(float(rng.uniform(0.82, 0.99)), 4),
-                "words": [],
-            }
-        )
-        clock += length + float(rng.uniform(0.2, 0.9))
-    return segments, round(clock, 3)
-
-
-def _insert_transcripts(engine: Engine, rng: np.random.Generator, user_ids: Sequence[int], anchor: datetime) -> int:
-    models = load_models()
-    t_names, _ = _transcribe_models(models, anchor.date())
-    rows: list[dict[str, Any]] = []
-    for i, (title, lines) in enumerate(_SCRIPTS):
-        segments, duration = _segments(rng, lines)
-        model = t_names[i % len(t_names)]
-        info = models.get(model)
-        created = anchor - timedelta(days=int(rng.integers(0, DAYS)), minutes=int(rng.integers(0, 600)))
-        rows.append(
-            {
-                "owner_id": user_ids[i % len(user_ids)],
-                "audio_id": None,
-                "display_name": title,
-                "provider": info.provider if info else "mock",
-                "model": model,
-                "language": "en",
-                "text": " ".join(s["text"] for s in segments),
-                "segments": segments,
-                "speaker_names": {},
-                "tags": ["demo"],
-                "duration_s": duration,
-                "revision": 1,
-                "is_demo": True,
-                "created_at": created,
-                "updated_at": created,
-            }
-        )
-    with engine.begin() as conn:
-        conn.execute(insert(Transcript), rows)
-        count = conn.execute(select(func.count()).where(Transcript.is_demo.is_(True))).scalar_one()
-    return int(count)

@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.billing import quotas
+from core.billing.money import format_usd
 from core.errors import InputError, WorkbenchError
 from core.identity.types import UserRecord
 from core.jobs import api as jobs
@@ -90,8 +91,8 @@ def estimate_box(wb: Workbench, user: UserRecord, ready: list[Staged], opts: Tra
     remaining = budget.remaining_usd
     right.metric(
         "Budget left",
-        "No limit" if remaining is None else quotas.format_usd(remaining),
-        help=f"This month you have spent {quotas.format_usd(budget.user.spent_usd)}. "
+        "No limit" if remaining is None else format_usd(remaining),
+        help=f"This month you have spent {format_usd(budget.user.spent_usd)}. "
         "The tighter of your own and the team's monthly budget counts.",
     )
     if budget.remaining_minutes is not None:
