@@ -249,6 +249,31 @@ def test_concurrent_jobs_limit_refuses_with_try_again(wb, alice, clip, tmp_path)
         limited.close()
 
 
+def test_concurrent_submits_cannot_race_past_the_active_jobs_limit(wb, alice, clip):
+    # Issue 10, item 8: limit 2, five submits at once used to leave five jobs active.
+    limited = Workbench.open(wb.settings.model_copy(update={"rate_max_active_jobs": 2}))
+    start, outcomes = threading.Barrier(5), []
+
+    def submit(i: int) -> None:
+        start.wait()
+        try:
+            outcomes.append(jobs.submit_transcription(limited, clip, f"r{i}.wav", alice, TranscribeOptions()).id)
+        except QuotaError:
+            outcomes.append("refused")
+
+    try:
+        threads = [threading.Thread(target=submit, args=(i,)) for i in range(5)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        with limited.Session() as s:
+            active = s.scalar(select(func.count()).select_from(Job).where(Job.state.in_(("queued", "running"))))
+    finally:
+        limited.close()
+    assert active == 2 and outcomes.count("refused") == 3
+
+
 # ---- rate limits ------------------------------------------------------------------------------------------
 
 

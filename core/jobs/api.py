@@ -161,6 +161,9 @@ def run_job_inline(wb: Workbench, job_id: int) -> JobRecord:
 def _create(wb: Workbench, user: UserRecord, kind: str, display_name: str, payload: dict[str, Any],
             *, transcript_id: int | None) -> JobRecord:  # fmt: skip
     with wb.Session.begin() as s:
+        # Count and insert under the quota lock: five submits at once must not all see room for one more.
+        quotas.lock(s)
+        quotas.check_active_jobs_in(s, wb, user)
         job = Job(owner_id=user.id, kind=kind, state="queued", display_name=display_name, payload=payload,
                   transcript_id=transcript_id, progress=0.0, cancel_requested=False)  # fmt: skip
         s.add(job)

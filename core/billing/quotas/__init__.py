@@ -9,8 +9,17 @@ requests can never both pass when only one fits. A hold is released once the cal
 
 from core.billing.quotas.alerts import THRESHOLDS, AlertRecord, check_alerts, list_alerts, user_alerts
 from core.billing.quotas.budget import check_budget, hold, set_team_budget, set_user_budget, team_budget
-from core.billing.quotas.rates import admit_job, check_active_jobs, check_rate
-from core.billing.quotas.status import HOLD_TTL, TEAM, Allowance, BudgetStatus, budget_status, month_start, period_of
+from core.billing.quotas.rates import admit_job, check_active_jobs, check_active_jobs_in, check_rate
+from core.billing.quotas.status import (
+    HOLD_TTL,
+    TEAM,
+    Allowance,
+    BudgetStatus,
+    budget_status,
+    lock,
+    month_start,
+    period_of,
+)
 
 __all__ = [
     "HOLD_TTL",
@@ -22,11 +31,13 @@ __all__ = [
     "admit_job",
     "budget_status",
     "check_active_jobs",
+    "check_active_jobs_in",
     "check_alerts",
     "check_budget",
     "check_rate",
     "hold",
     "list_alerts",
+    "lock",
     "month_start",
     "period_of",
     "set_team_budget",

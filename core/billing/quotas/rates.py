@@ -6,6 +6,7 @@ import math
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
 
 from core.billing.quotas.status import lock, refused
 from core.db.models import Job, QuotaReservation, utcnow
@@ -48,11 +49,16 @@ def check_rate(wb: Workbench, user: UserRecord, *, now: datetime | None = None) 
 
 def check_active_jobs(wb: Workbench, user: UserRecord) -> None:
     """QuotaError when the user already has the most jobs allowed queued or running."""
+    with wb.ReadSession() as s:
+        check_active_jobs_in(s, wb, user)
+
+
+def check_active_jobs_in(s: Session, wb: Workbench, user: UserRecord) -> None:
+    """The same check inside the caller's transaction; under the quota lock, check and insert are one step."""
     limit = wb.settings.rate_max_active_jobs
     if limit <= 0:
         return
-    with wb.Session() as s:
-        active = s.scalar(select(func.count()).where(Job.owner_id == user.id, Job.state.in_(("queued", "running"))))
+    active = s.scalar(select(func.count()).where(Job.owner_id == user.id, Job.state.in_(("queued", "running"))))
     if (active or 0) >= limit:
         message = (
             f"You already have {active} jobs queued or running; at most {limit} are allowed at once. "
