@@ -52,5 +52,7 @@ def list_revisions(wb: Workbench, transcript_id: int, user: UserRecord) -> list[
 
 
 def delete_transcript(wb: Workbench, transcript_id: int, user: UserRecord) -> None:
-    """Delete a transcript and its revisions; only its owner or an admin may."""
-    repo.delete_transcript(wb.Session, transcript_id, user)
+    """Delete a transcript, its revisions, cached text and (once nothing else uses it) its audio."""
+    orphan = repo.delete_transcript(wb.Session, transcript_id, user)
+    if orphan:
+        (wb.settings.audio_dir / orphan).unlink(missing_ok=True)

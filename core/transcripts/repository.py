@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.db.models import AudioFile, CacheEntry, Share, Transcript, TranscriptRevision, User, utcnow
+from core.db.models import AudioFile, CacheEntry, ChunkResult, Job, Share, Transcript, TranscriptRevision, User, utcnow
 from core.errors import EditConflict, InputError, NotFoundError
 from core.identity.audit import add_event
 from core.identity.types import UserRecord
@@ -316,11 +316,36 @@ def list_revisions(sm: SM, transcript_id: int, user: UserRecord) -> list[Revisio
         return out
 
 
-def delete_transcript(sm: SM, transcript_id: int, user: UserRecord) -> None:
-    """Delete a transcript and its revisions; only its owner or an admin may."""
+def delete_transcript(sm: SM, transcript_id: int, user: UserRecord) -> str | None:
+    """Delete a transcript and everything that holds its text; only its owner or an admin may.
+
+    Revisions, shares, the cache entry and chunk results (unless another transcript still uses them) and
+    jobs' partial text go with it, so re-uploading the same file is no cache hit. Returns the audio file's
+    name (sha256.ext) when no other transcript or active job uses it: the caller removes the file.
+    """
     with sm.begin() as s:
         t = load_writable(s, transcript_id, user)
         s.execute(delete(TranscriptRevision).where(TranscriptRevision.transcript_id == t.id))
         s.execute(delete(Share).where(Share.transcript_id == t.id))
+        s.execute(update(Job).where(Job.transcript_id == t.id).values(partial_text=None))
+        others = select(func.count()).select_from(Transcript).where(Transcript.id != t.id)
+        if t.cache_key and not s.scalar(others.where(Transcript.cache_key == t.cache_key)):
+            s.execute(delete(CacheEntry).where(CacheEntry.key == t.cache_key))
+            s.execute(delete(ChunkResult).where(ChunkResult.key == t.cache_key))
+        audio = s.get(AudioFile, t.audio_id) if t.audio_id is not None else None
+        if audio is not None and (s.scalar(others.where(Transcript.audio_id == audio.id)) or _queued_with(s, audio)):
+            audio = None  # still needed
         add_event(s, user.name, "delete", f"transcript {t.id}", t.display_name)
         s.delete(t)
+        if audio is None:
+            return None
+        s.flush()
+        s.execute(delete(CacheEntry).where(CacheEntry.audio_sha256 == audio.sha256))
+        s.delete(audio)
+        return f"{audio.sha256}.{audio.ext}"
+
+
+def _queued_with(s: Session, audio: AudioFile) -> bool:
+    """Whether a queued or running job will still read this audio."""
+    payloads = s.scalars(select(Job.payload).where(Job.state.in_(("queued", "running"))))
+    return any((p or {}).get("audio", {}).get("sha256") == audio.sha256 for p in payloads)
