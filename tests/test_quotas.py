@@ -538,3 +538,16 @@ def test_admin_sets_the_team_limit_and_sees_the_alerts(site, alice):
     at.run()
     alerts = at.dataframe[-1].value
     assert list(alerts["reached"]) == ["100 %", "80 %"] and set(alerts["who"]) == {"team"}
+
+
+def test_a_summary_refused_after_a_paid_transcript_still_hands_over_the_transcript(wb, alice, clip, monkeypatch):
+    # Issue 10, item 11: the refusal used to raise past the transcript that had just been paid for.
+    from core.transcripts import service
+
+    quotas.set_user_budget(wb, "alice", 1.0, None, actor="test")
+    monkeypatch.setattr(service, "_summary_estimate", lambda *_a, **_k: 5.0)  # a paid chat model's estimate
+    outcome = transcribe_file(wb, clip, "clip.wav", alice, TranscribeOptions(provider="mock", summarize=True))
+    assert outcome.transcript.id and outcome.transcript.text
+    assert outcome.transcript.summary is None
+    assert isinstance(outcome.summary_refused, QuotaError)
+    assert "This summary" in str(outcome.summary_refused)

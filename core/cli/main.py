@@ -81,6 +81,9 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
             if args.summarize and rec.summary and args.format == "txt":
                 print(f"\nSummary:\n{rec.summary}")
         sys.stdout.flush()
+        if outcome.summary_refused is not None:  # after the transcript, which was paid for
+            _err(f"{path.name}: the summary was not written: {outcome.summary_refused}")
+            code = _worst(code, outcome.summary_refused.exit_code)
     return code
 
 

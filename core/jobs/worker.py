@@ -163,6 +163,8 @@ def _transcribe(wb: Workbench, job_id: int, job: _Snapshot, opts: service.Transc
                                         job_id=job_id)  # fmt: skip
     with wb.Session.begin() as s:  # linked before any summary starts: a failed summary never loses it
         s.execute(update(Job).where(Job.id == job_id).values(transcript_id=outcome.transcript.id))
+    if outcome.summary_refused is not None:  # the transcript is kept and linked; the job says why no summary
+        raise outcome.summary_refused
     return outcome.transcript.id
 
 

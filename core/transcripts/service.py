@@ -14,7 +14,7 @@ from core.audio.store import StoredAudio, store_upload
 from core.billing import quotas
 from core.billing.ledger import LedgerContext, RunCosts, record_cache_hit
 from core.billing.pricing import check_model_allowed, estimate_cost, model_info
-from core.errors import InputError, ProviderError, WorkbenchError, log_unexpected
+from core.errors import InputError, ProviderError, QuotaError, WorkbenchError, log_unexpected
 from core.identity import audit
 from core.identity.types import UserRecord
 from core.jobs.chunk_store import SqlChunkStore
@@ -50,6 +50,8 @@ class TranscribeOutcome:
     cached: bool
     cost_usd: float
     notices: list[str]
+    # A summary refused after the transcript was made (a budget): the paid transcript is still returned.
+    summary_refused: QuotaError | None = None
 
 
 def check_options(opts: TranscribeOptions) -> TranscribeOptions:
@@ -168,12 +170,17 @@ def transcribe_stored(
     if opts.use_cache:
         hit = _from_cache(wb, key, user, stored, audio_id, opts, ctx)
         if hit is not None:
-            charged = 0.0
+            charged, refused = 0.0, None
             if opts.summarize and hit.summary is None:
-                charged = _summarize_charged(wb, hit.id, user, provider, opts.summary_model, hit.display_name, job_id)
+                try:
+                    charged = _summarize_charged(
+                        wb, hit.id, user, provider, opts.summary_model, hit.display_name, job_id
+                    )
+                except QuotaError as exc:
+                    refused = exc
                 hit = repo.get_transcript(wb.Session, hit.id, user, audio_dir=str(wb.settings.audio_dir))
             _log_run(user, job_id, provider.name, model, info.duration_s, True, charged, started)
-            return TranscribeOutcome(hit, True, charged, notices)
+            return TranscribeOutcome(hit, True, charged, notices, refused)
 
     costs = RunCosts(wb.Session, ctx)
     request = TranscriptionRequest(
@@ -202,13 +209,17 @@ def transcribe_stored(
         log_unexpected(log, exc, "transcribing %s with %s failed unexpectedly", stored.display_name, provider.name)
         raise
     charged = costs.cost_usd
+    summary_refused: QuotaError | None = None
     if opts.summarize:
-        charged += _summarize_charged(
-            wb, transcript_id, user, provider, opts.summary_model, stored.display_name, job_id
-        )
+        try:
+            charged += _summarize_charged(
+                wb, transcript_id, user, provider, opts.summary_model, stored.display_name, job_id
+            )
+        except QuotaError as exc:  # the transcript was paid for: hand it over, with the refusal beside it
+            summary_refused = exc
     record = repo.get_transcript(wb.Session, transcript_id, user, audio_dir=str(wb.settings.audio_dir))
     _log_run(user, job_id, provider.name, result.model, info.duration_s, False, charged, started)
-    return TranscribeOutcome(record, False, charged, notices)
+    return TranscribeOutcome(record, False, charged, notices, summary_refused)
 
 
 def _store_result(
