@@ -28,6 +28,7 @@ from core.identity.users import get_or_create_user
 from core.jobs import api as jobs
 from core.jobs import broker as queue
 from core.jobs import worker
+from core.jobs.states import ACTIVE_STATES, FINISHED_STATES
 from core.providers.base import CallRecord, ChunkProgress, SummaryResult, TranscriptionRequest, TranscriptionResult
 from core.transcripts import repository as repo
 from core.transcripts.service import TranscribeOptions
@@ -139,7 +140,7 @@ def wait_for(wb: Workbench, job_id: int, user: UserRecord, until: Callable[[jobs
 
 
 def finished(job: jobs.JobRecord) -> bool:
-    return job.state in jobs.FINISHED_STATES
+    return job.state in FINISHED_STATES
 
 
 def submit(wb: Workbench, user: UserRecord, path: Path = SPEECH[0], **opts: Any) -> jobs.JobRecord:
@@ -233,7 +234,7 @@ def test_cancel_stops_after_the_current_chunk_and_retry_bills_only_the_rest(wb, 
     kept = int(match.group(1))
     assert kept < 6 and calls(wb.settings) == kept and job.cost_usd == pytest.approx(kept * CHUNK_USD)
     assert job.partial_text and job.partial_text.count("chunk") == kept and job.transcript_id is None
-    assert jobs.retry_job(wb, job_id, alice).state in jobs.ACTIVE_STATES
+    assert jobs.retry_job(wb, job_id, alice).state in ACTIVE_STATES
     job = wait_for(wb, job_id, alice, finished)
     assert job.state == "done" and calls(wb.settings) == 6 and job.cost_usd == pytest.approx(6 * CHUNK_USD)
     with pytest.raises(InputError, match="only failed or cancelled"):

@@ -231,6 +231,7 @@ def test_a_job_that_no_longer_fits_when_it_runs_fails_with_the_sentence(wb, alic
     quotas.set_user_budget(wb, "alice", 0.001, None, actor="test")
     done = jobs.run_job_inline(wb, job.id)
     assert done.state == "failed" and "estimated at $0.0045" in (done.error or "") and done.cost_usd == 0.0
+    assert done.refused  # shown as a limit to raise, with no Retry that cannot succeed (issue 10, item 26)
 
 
 def test_concurrent_jobs_limit_refuses_with_try_again(wb, alice, clip, tmp_path):

@@ -19,12 +19,11 @@ from core.db.models import Job, UsageEvent, User, utcnow
 from core.errors import InputError, NotFoundError, StorageError
 from core.identity.types import UserRecord
 from core.jobs import broker as queue
+from core.jobs.states import ACTIVE_STATES, REFUSED_STAGE
 from core.transcripts import repository as repo
 from core.transcripts.service import TranscribeOptions, check_options, estimate
 from core.workbench import Workbench
 
-ACTIVE_STATES = ("queued", "running")
-FINISHED_STATES = ("done", "failed", "cancelled")
 log = logging.getLogger(__name__)
 
 
@@ -53,6 +52,11 @@ class JobRecord:
     @property
     def active(self) -> bool:
         return self.state in ACTIVE_STATES
+
+    @property
+    def refused(self) -> bool:
+        """Failed because a budget or rate limit refused it (ask an administrator), not because of a fault."""
+        return self.state == "failed" and self.stage == REFUSED_STAGE
 
 
 def submit_transcription(

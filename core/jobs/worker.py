@@ -16,10 +16,11 @@ from core.audio.probe import AudioInfo
 from core.audio.store import StoredAudio
 from core.config import Settings
 from core.db.models import Job, User, utcnow
-from core.errors import Cancelled, ConfigError, StorageError, WorkbenchError, log_unexpected
+from core.errors import Cancelled, ConfigError, QuotaError, StorageError, WorkbenchError, log_unexpected
 from core.identity.types import UserRecord
 from core.identity.users import get_user
 from core.jobs.chunk_store import SqlChunkStore
+from core.jobs.states import REFUSED_STAGE
 from core.providers.base import ChunkProgress, ChunkStore, Provider
 from core.transcripts import repository as repo
 from core.transcripts import service
@@ -89,6 +90,8 @@ def run_claimed(ctx: WorkerContext, job_id: int, claim: int) -> None:
             release(wb, [(job_id, claim)], refund=True)  # stopping: the next run resumes from stored chunks
         else:
             _finish(wb, job_id, claim, "failed", exc.message)
+    except QuotaError as exc:  # a limit, not a fault: retrying cannot help until an administrator acts
+        _finish(wb, job_id, claim, "failed", exc.message, stage=REFUSED_STAGE)
     except WorkbenchError as exc:
         _finish(wb, job_id, claim, "failed", exc.message)
     except Exception as exc:  # noqa: BLE001 - a worker thread must outlive any one job
@@ -186,10 +189,14 @@ def plugged_provider(settings: Settings, name: str) -> Provider | None:
     return cast(Provider, factory(name, settings))
 
 
-def _finish(wb: Workbench, job_id: int, claim: int, state: str, error: str | None = None) -> None:
+def _finish(
+    wb: Workbench, job_id: int, claim: int, state: str, error: str | None = None, *, stage: str | None = None
+) -> None:
     values: dict[str, Any] = {"state": state, "error": error, "finished_at": utcnow(), "heartbeat_at": None}
     if state == "done":
         values.update(progress=1.0, stage=None)
+    elif stage is not None:
+        values.update(stage=stage)
     with wb.Session.begin() as s:
         s.execute(update(Job).where(_held(job_id, claim)).values(**values))
 

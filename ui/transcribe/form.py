@@ -99,11 +99,13 @@ def estimate_box(wb: Workbench, user: UserRecord, ready: list[Staged], opts: Tra
         st.caption(f"Audio minutes left this month: {budget.remaining_minutes:,.1f}")
     refusal = budget.refusal(cost, seconds / 60, "This batch") if ready else None
     if refusal:
-        st.warning(
-            md(refusal.replace(" Nothing was sent or charged.", ""))
-            + " Remove some files, pick a cheaper model, or ask an administrator to raise the limit.",
-            icon=":material/savings:",
+        over_money = remaining is not None and cost > remaining
+        advice = (
+            " Remove some files, pick a cheaper model, or ask an administrator to raise the limit."
+            if over_money  # a minutes limit is the same for every model: no model is "cheaper" there
+            else " Remove some files, or ask an administrator to raise the limit."
         )
+        st.warning(md(refusal.replace(" Nothing was sent or charged.", "")) + advice, icon=":material/savings:")
         return False
     return True
 

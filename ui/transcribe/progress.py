@@ -39,6 +39,13 @@ def _finished_job(wb: Workbench, user: UserRecord, job: JobRecord) -> None:
     name = md(job.display_name or "Recording")
     if job.state == "done":
         return  # shown with its result below
+    if job.refused:  # a limit, not a fault: a Retry could not succeed
+        st.warning(
+            f"**{name}** was not transcribed: {md(job.error or 'a limit was reached')} "
+            "Ask an administrator to raise the limit, then add the file again.",
+            icon=":material/savings:",
+        )
+        return
     with st.container(border=True):
         text, button = st.columns([6, 1], vertical_alignment="center")
         icon = ":material/error:" if job.state == "failed" else ":material/cancel:"
