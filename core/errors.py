@@ -91,6 +91,12 @@ class NotFoundError(WorkbenchError):
     exit_code = 5
 
 
+class NotPermitted(InputError):
+    """Visible to this user but not theirs to change (a reader of a share); scripts see exit 5, as for missing."""
+
+    exit_code = 5
+
+
 class StorageError(WorkbenchError):
     """The database or the audio store failed."""
 

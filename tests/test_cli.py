@@ -122,12 +122,6 @@ def test_doctor_reports_without_leaking_the_key(tmp_path):
     assert "SECRET" not in res.stdout + res.stderr
 
 
-def test_seed_demo_fills_usage(tmp_path):
-    res = run(tmp_path, "seed-demo", "--events", "500")
-    assert res.returncode == 0, res.stderr
-    assert json.loads(run(tmp_path, "usage", "--json").stdout)["calls"] >= 500
-
-
 def test_an_unknown_user_is_refused_and_a_name_never_takes_over_an_account(tmp_path):
     # Issue 10, item 13: `--user Alice` used to create a second "Alice" beside the web user "alice".
     make_users(tmp_path / "data", "alice")
@@ -141,3 +135,30 @@ def test_an_unknown_user_is_refused_and_a_name_never_takes_over_an_account(tmp_p
     users = json.loads(run(tmp_path, "users", "list", "--json").stdout)
     assert sorted(u["name"].lower() for u in users).count("alice") == 1
     assert "mallory" not in {u["name"] for u in users}
+
+
+def test_search_finds_the_moment_and_delete_removes_it(tmp_path):
+    make_users(tmp_path / "data", "alice", "bob")
+    made = json.loads(
+        run(tmp_path, "transcribe", str(FIXTURES / "fmt_speech.flac"), "--user", "alice", "--format", "json").stdout
+    )
+    word = max(made["text"].split(), key=len).strip(".,!?")
+    lines = run(tmp_path, "transcripts", "search", word, "--user", "alice", "--json").stdout.splitlines()
+    hits = [json.loads(line) for line in lines]
+    assert [h["id"] for h in hits] == [made["id"]] and set(hits[0]) == {"id", "filename", "snippet", "start_s"}
+    spoken = [s["start"] for s in made["segments"] if word.lower() in s["text"].lower()]
+    assert spoken and spoken[0] - 0.01 <= hits[0]["start_s"] <= max(s["end"] for s in made["segments"])
+    assert run(tmp_path, "transcripts", "search", word, "--user", "bob", "--json").stdout == ""  # not bob's
+    assert run(tmp_path, "transcripts", "delete", str(made["id"]), "--user", "bob").returncode == 5
+    assert run(tmp_path, "transcripts", "delete", str(made["id"]), "--user", "alice").returncode == 0
+    assert run(tmp_path, "transcripts", "delete", str(made["id"]), "--user", "alice").returncode == 5
+    assert run(tmp_path, "transcripts", "search", word, "--user", "alice", "--json").stdout == ""
+
+
+def test_usage_json_leaves_demo_rows_out_unless_asked(tmp_path):
+    # Issue 10, item 18 (CLI part): demo figures never mix with real ones by default.
+    seeded = run(tmp_path, "seed-demo", "--events", "500")
+    assert seeded.returncode == 0, seeded.stderr
+    real = json.loads(run(tmp_path, "usage", "--json").stdout)
+    with_demo = json.loads(run(tmp_path, "usage", "--json", "--include-demo").stdout)
+    assert real["calls"] == 0 and with_demo["calls"] >= 500

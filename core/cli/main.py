@@ -18,9 +18,11 @@ from core.config import load_settings
 from core.errors import InputError, WorkbenchError
 from core.jobs.api import submit_transcription
 from core.providers.registry import PROVIDERS
+from core.text import format_clock
 from core.transcripts import library
 from core.transcripts.export.text import TEXT_FORMATS, render, to_json
 from core.transcripts.service import TranscribeOptions, transcribe_file
+from core.transcripts.types import SNIPPET_CLOSE, SNIPPET_OPEN
 from core.workbench import Workbench
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_INPUT = 0, 1, 2
@@ -91,7 +93,8 @@ def cmd_usage(args: argparse.Namespace) -> int:
     from core.billing.analytics import Analytics, UsageFilter
 
     wb = _open()
-    summary = Analytics(wb.settings).summary(UsageFilter(start=args.since, end=None, user=args.user))
+    filters = UsageFilter(start=args.since, end=None, user=args.user, include_demo=args.include_demo)
+    summary = Analytics(wb.settings).summary(filters)
     if args.json:
         print(json.dumps(summary, default=str))
         return EXIT_OK
@@ -131,6 +134,27 @@ def cmd_transcripts_list(args: argparse.Namespace) -> int:
         return EXIT_OK
     for r in rows:
         print(f"{r.id:>6}  {r.created_at:%Y-%m-%d %H:%M}  {r.owner:<12} {r.provider:<7} {r.display_name}")
+    return EXIT_OK
+
+
+def cmd_transcripts_search(args: argparse.Namespace) -> int:
+    wb = _open()
+    user = acting_user(wb, args.user)
+    for hit in library.search_transcripts(wb, user, args.query):
+        start_s = library.hit_start_s(library.open_transcript(wb, hit.transcript_id, user), hit)
+        snippet = hit.snippet.replace(SNIPPET_OPEN, "").replace(SNIPPET_CLOSE, "")
+        if args.json:
+            row = {"id": hit.transcript_id, "filename": hit.display_name, "snippet": snippet, "start_s": start_s}
+            print(json.dumps(row, ensure_ascii=False))
+        else:
+            print(f"{hit.transcript_id:>6}  {format_clock(start_s):>8}  {hit.display_name}: {snippet}")
+    return EXIT_OK
+
+
+def cmd_transcripts_delete(args: argparse.Namespace) -> int:
+    wb = _open()
+    user = acting_user(wb, args.user)
+    library.delete_transcript(wb, args.id, user)  # NotFoundError (exit 5) when missing or not permitted
     return EXIT_OK
 
 
@@ -205,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--since", type=_date)
     u.add_argument("--user")
     u.add_argument("--json", action="store_true")
+    u.add_argument("--include-demo", action="store_true", help="count synthetic demo rows too (never by default)")
     u.set_defaults(func=cmd_usage)
 
     tr = sub.add_parser("transcripts", help="list or show stored transcripts")
@@ -218,6 +243,15 @@ def build_parser() -> argparse.ArgumentParser:
     ts.add_argument("--user")
     ts.add_argument("--format", choices=TEXT_FORMATS, default="txt")
     ts.set_defaults(func=cmd_transcripts_show)
+    tq = trs.add_parser("search", help="full-text search over the transcripts you may see")
+    tq.add_argument("query")
+    tq.add_argument("--user")
+    tq.add_argument("--json", action="store_true", help="one JSON object per hit")
+    tq.set_defaults(func=cmd_transcripts_search)
+    td = trs.add_parser("delete", help="delete a transcript with its revisions, cached text and unused audio")
+    td.add_argument("id", type=int)
+    td.add_argument("--user")
+    td.set_defaults(func=cmd_transcripts_delete)
 
     s = sub.add_parser("seed-demo", help="fill the dashboards with synthetic demo data")
     s.add_argument("--events", type=int, default=5000)

@@ -5,10 +5,12 @@ Reads go through read-only sessions, so browsing never waits behind a job that i
 
 from __future__ import annotations
 
+import re
+
 from core.identity.types import UserRecord
 from core.transcripts import repository as repo
 from core.transcripts.search import search
-from core.transcripts.types import RevisionRecord, SearchHit, Segment, TranscriptRecord
+from core.transcripts.types import SNIPPET_CLOSE, SNIPPET_OPEN, RevisionRecord, SearchHit, Segment, TranscriptRecord
 from core.workbench import Workbench
 
 
@@ -25,6 +27,20 @@ def list_transcripts(wb: Workbench, user: UserRecord, *, owner: str | None = Non
 def search_transcripts(wb: Workbench, user: UserRecord, query: str) -> list[SearchHit]:
     """Full-text search over the transcripts this user may see."""
     return search(wb.ReadSession, user, query)
+
+
+def hit_start_s(record: TranscriptRecord, hit: SearchHit) -> float:
+    """Where in the audio a search hit is: the first word (else segment) holding a matched term."""
+    terms = [m.lower() for m in re.findall(f"{SNIPPET_OPEN}(.*?){SNIPPET_CLOSE}", hit.snippet) if m.strip()]
+    for seg in record.segments:
+        text = seg.text.lower()
+        if not any(term in text for term in terms):
+            continue
+        for word in seg.words:
+            if any(term in word.text.lower() for term in terms):
+                return word.start
+        return seg.start
+    return 0.0
 
 
 def save_revision(

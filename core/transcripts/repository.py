@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db.models import AudioFile, CacheEntry, ChunkResult, Job, Share, Transcript, TranscriptRevision, User, utcnow
-from core.errors import EditConflict, InputError, NotFoundError
+from core.errors import EditConflict, NotFoundError, NotPermitted
 from core.identity.audit import add_event
 from core.identity.types import UserRecord
 from core.transcripts.types import (
@@ -180,7 +180,7 @@ def load_writable(s: Session, transcript_id: int, user: UserRecord) -> Transcrip
     """The transcript if this user may change it (its owner or an admin); a reader of a share is refused."""
     t = _load_visible(s, transcript_id, user)
     if not user.is_admin and t.owner_id != user.id:
-        raise InputError(
+        raise NotPermitted(
             f"transcript {transcript_id} is shared with you to read; only its owner or an administrator can change it"
         )
     return t
