@@ -76,14 +76,24 @@ def test_gpt_transcribe_facts() -> None:
     [
         ("gpt-transcribe", 0.0045),
         ("whisper-1", 0.006),
-        ("gpt-4o-transcribe", 0.006),
-        ("gpt-4o-mini-transcribe", 0.003),
+        ("gpt-4o-transcribe", 0.006 + 250 * 10.0 / 1e6),  # audio in, plus ~250 text tokens out a minute
+        ("gpt-4o-mini-transcribe", 0.003 + 250 * 5.0 / 1e6),
         ("mock-1", 0.0),
         ("unknown-model", 0.0),
     ],
 )
 def test_estimate_cost_keeps_its_signature(model: str, per_minute: float) -> None:
     assert estimate_cost(model, 600.0) == pytest.approx(10 * per_minute)
+
+
+def test_a_token_model_estimate_counts_the_prompt_of_every_request() -> None:
+    # Issue 10, item 6: a 997-character prompt was left out of the estimate the budget was checked against.
+    prompt = "x" * 997
+    plain = estimate_cost("gpt-4o-transcribe", 60.0)
+    assert estimate_cost("gpt-4o-transcribe", 60.0, prompt=prompt) == pytest.approx(plain + 333 * 2.5 / 1e6)
+    two_chunks = estimate_cost("gpt-4o-transcribe", 1200.0, prompt=prompt) - estimate_cost("gpt-4o-transcribe", 1200.0)
+    assert two_chunks == pytest.approx(2 * 333 * 2.5 / 1e6)  # sent with each of the two requests
+    assert estimate_cost("gpt-transcribe", 60.0, prompt=prompt) == estimate_cost("gpt-transcribe", 60.0)  # per minute
 
 
 def test_price_call_by_duration_and_by_tokens() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date
@@ -95,12 +96,30 @@ def price_call(
     return Price(listed if info.charged else 0.0, listed, unpriced=False)
 
 
-def estimate_cost(model: str, duration_s: float) -> float:
-    """What transcribing `duration_s` of audio with `model` is expected to charge, before sending."""
+# A generous bound for token-billed transcription: speech runs ~150 words a minute, ~1.3 tokens a word; the
+# prompt goes with every request (one per chunk of up to CHUNK_S), at ~3 characters a token.
+OUT_TOKENS_PER_MINUTE = 250
+CHARS_PER_TOKEN = 3
+CHUNK_S = 600
+
+
+def estimate_cost(model: str, duration_s: float, *, prompt: str | None = None) -> float:
+    """What transcribing `duration_s` of audio with `model` is expected to charge, before sending.
+
+    Token-billed models count the audio in, the text out and the prompt sent with each request: an estimate
+    that left out the last two let a 997-character prompt bill twice what the budget was checked against.
+    """
     info = model_info(model)
     if info is None or not info.charged:
         return 0.0
-    return estimate_list_cost(info, duration_s)
+    cost = estimate_list_cost(info, duration_s)
+    if info.unit == "token":
+        minutes = duration_s / 60.0
+        requests = max(1, math.ceil(duration_s / CHUNK_S))
+        prompt_tokens = math.ceil(len(prompt or "") / CHARS_PER_TOKEN) * requests
+        out_tokens = OUT_TOKENS_PER_MINUTE * minutes
+        cost += (prompt_tokens * info.usd_per_m_text_in + out_tokens * info.usd_per_m_out) / 1_000_000
+    return cost
 
 
 def price_from_duration(model: str, audio_seconds: float) -> Price:

@@ -71,7 +71,8 @@ def submit_transcription(
     quotas.admit_job(wb, user)  # concurrent jobs and the per-minute rate, before anything is stored
     stored = store_upload(source, display_name, wb.settings)
     seconds = stored.info.duration_s
-    quotas.check_budget(wb, user, usd=estimate(wb, seconds, opts.provider, opts.model), minutes=seconds / 60)
+    usd = estimate(wb, seconds, opts.provider, opts.model, opts.prompt)
+    quotas.check_budget(wb, user, usd=usd, minutes=seconds / 60)
     audio = {"sha256": stored.sha256, "bytes": stored.bytes, "info": dataclasses.asdict(stored.info)}
     payload = {"audio": audio, "options": dataclasses.asdict(opts)}
     return _create(wb, user, "transcribe", stored.display_name, payload, transcript_id=None)

@@ -92,10 +92,12 @@ def resolve_provider(wb: Workbench, name: str | None) -> tuple[Provider, list[st
         return get_provider(fallback, wb.settings), [notice]
 
 
-def estimate(wb: Workbench, duration_s: float, provider_name: str | None, model: str | None) -> float:
+def estimate(
+    wb: Workbench, duration_s: float, provider_name: str | None, model: str | None, prompt: str | None = None
+) -> float:
     """Expected charge in USD for transcribing `duration_s` seconds, before anything is sent."""
     provider, _ = resolve_provider(wb, provider_name)
-    return estimate_cost(model or provider.default_model(), duration_s)
+    return estimate_cost(model or provider.default_model(), duration_s, prompt=prompt)
 
 
 def transcribe_file(
@@ -199,7 +201,8 @@ def transcribe_stored(
     )
     try:
         # Checked and held before anything is sent; released once the charge is in the ledger.
-        with quotas.hold(wb, user, usd=estimate_cost(model, info.duration_s), minutes=info.duration_s / 60):
+        usd = estimate_cost(model, info.duration_s, prompt=opts.prompt)
+        with quotas.hold(wb, user, usd=usd, minutes=info.duration_s / 60):
             result = provider.transcribe(request)
         transcript_id = _store_result(wb, stored, user, opts, provider.name, key, audio_id, result, costs)
     except WorkbenchError:

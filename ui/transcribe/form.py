@@ -80,7 +80,7 @@ def estimate_box(wb: Workbench, user: UserRecord, ready: list[Staged], opts: Tra
     seconds = sum(s.duration_s for s in ready)
     cost = 0.0
     with friendly_errors("Estimating the cost"):
-        cost = sum(estimate(wb, s.duration_s, opts.provider, opts.model) for s in ready)
+        cost = sum(estimate(wb, s.duration_s, opts.provider, opts.model, opts.prompt) for s in ready)
     budget = quotas.budget_status(wb, user)
     left, right = st.columns(2)
     left.metric(
