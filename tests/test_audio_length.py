@@ -12,6 +12,8 @@ import av
 import numpy as np
 import pytest
 
+from core.audio.chunks import decode_limit, prepare
+from core.audio.pcm import SAMPLE_RATE, iter_pcm_chunks
 from core.audio.probe import probe, validate_file
 from core.config import Settings
 from core.errors import InputError
@@ -121,3 +123,18 @@ def test_wav_with_unknown_data_size_is_accepted(tmp_path: Path) -> None:
     path = tmp_path / "stream.wav"
     path.write_bytes(bytes(data))
     assert probe(path).duration_s == pytest.approx(2.0, abs=0.05)
+
+
+def test_pcm_decode_stops_at_the_limit_whatever_the_header_said(lying_mp3: Path) -> None:
+    decoded = sum(chunk.size for chunk in iter_pcm_chunks(lying_mp3, max_s=5.0)) / SAMPLE_RATE
+    assert decoded == pytest.approx(5.0, abs=0.5)  # not the 21 s the file holds
+
+
+def test_transcode_stops_at_the_limit_whatever_the_header_said(lying_mp3: Path, tmp_path: Path) -> None:
+    prepared = prepare(lying_mp3, tmp_path / "speech.wav", max_s=5.0)
+    assert prepared.duration_s == pytest.approx(5.0, abs=0.1)
+
+
+def test_decode_limit_follows_the_measured_length() -> None:
+    assert decode_limit(600.0) == pytest.approx(608.0)
+    assert decode_limit(0.0) is None  # unknown: callers without a probe (tests, benches) are not cut

@@ -184,7 +184,10 @@ class OpenAIProvider:
         fmt = "json" if streams else io.choose_format(model, info, request.options)
         tmp_root = self._settings.tmp_dir if self._settings.tmp_dir.is_dir() else None
         with TemporaryDirectory(prefix="openai-", dir=tmp_root) as tmp:
-            audio = chunking.prepare(request.audio_path, Path(tmp) / "audio.wav")
+            # The measured, validated length bounds the decode, whatever the file's header claims.
+            audio = chunking.prepare(
+                request.audio_path, Path(tmp) / "audio.wav", max_s=chunking.decode_limit(request.duration_s)
+            )
             splits_ok = info is None or not info.supports("diarize")  # speaker labels do not carry across chunks
             limit = chunking.max_chunk_seconds(
                 model_limit_s=info.max_duration_s if info else None,
