@@ -12,7 +12,7 @@ import av
 import numpy as np
 import pytest
 
-from core.audio.chunks import decode_limit, prepare
+from core.audio.chunks import decode_limit, prepare, probe_duration
 from core.audio.pcm import SAMPLE_RATE, iter_pcm_chunks
 from core.audio.probe import probe, validate_file
 from core.config import Settings
@@ -138,3 +138,7 @@ def test_transcode_stops_at_the_limit_whatever_the_header_said(lying_mp3: Path, 
 def test_decode_limit_follows_the_measured_length() -> None:
     assert decode_limit(600.0) == pytest.approx(608.0)
     assert decode_limit(0.0) is None  # unknown: callers without a probe (tests, benches) are not cut
+
+
+def test_cost_estimate_length_is_measured_too(lying_mp3: Path) -> None:
+    assert probe_duration(lying_mp3) == pytest.approx(21.0, abs=0.3)  # what estimate_file_cost prices

@@ -60,15 +60,19 @@ def ffmpeg_exe() -> str:
 
 
 def probe_duration(path: Path) -> float:
-    """Duration in seconds from the container, without decoding."""
+    """Duration in seconds without decoding: the header's where it is exact, else measured from the packets."""
     import av
 
-    from core.audio.probe import declared_duration  # lazy: importing chunks must not load PyAV
+    from core.audio.probe import declared_duration, demuxed_duration  # lazy: importing chunks must not load PyAV
 
     try:
         with av.open(str(path)) as container:
             audio = container.streams.audio
             seconds = declared_duration(container, audio[0] if audio else None)
+            fmt = container.format.name
+            if audio and (seconds is None or not (fmt == "wav" or fmt.startswith("mov,mp4"))):
+                # An MP3 without a Xing header is timed by its first frame's bitrate: estimates must not trust it.
+                seconds = demuxed_duration(path, fmt, audio[0].index) or seconds
             if seconds is not None:
                 return seconds
     except (av.error.FFmpegError, OSError) as exc:

@@ -152,7 +152,7 @@ def declared_duration(container: av.container.InputContainer, stream: AudioStrea
     return None
 
 
-def _demuxed_duration(path: Path, demuxer: str, stream_index: int) -> float:
+def demuxed_duration(path: Path, demuxer: str, stream_index: int) -> float:
     """Length from packet timestamps alone (no decoding): what the file holds, whatever its header says."""
     first: float | None = None
     last = 0.0
@@ -306,7 +306,7 @@ def _probe_open(container: av.container.InputContainer, path: Path, name: str, k
     if declared is not None and container_name in EXACT_LENGTH:
         duration = declared
     else:
-        duration = _demuxed_duration(path, fmt, stream.index) or declared or 0.0
+        duration = demuxed_duration(path, fmt, stream.index) or declared or 0.0
     if duration <= 0:
         raise _refuse("has no audio data in it (0 seconds); it may be truncated.", name)
     return AudioInfo(
