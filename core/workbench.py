@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
 
+from core.audio.leftovers import remove_stale_temp
 from core.config import Settings
 from core.db.engine import make_engine, make_sessionmaker, migrate
 
@@ -23,6 +24,7 @@ class Workbench:
     def open(cls, settings: Settings, *, run_migrations: bool = True) -> Workbench:
         """Create folders, migrate to head, and connect."""
         settings.ensure_dirs()
+        remove_stale_temp(settings.tmp_dir)  # copies a crash left behind (a 4-hour upload is 500 MB)
         if run_migrations:
             migrate(settings.db_url)
         engine = make_engine(settings.db_url)

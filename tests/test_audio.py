@@ -195,10 +195,10 @@ ANNOUNCING = [
     ("ipod", "aac", 16000, {"movflags": "+faststart"}),  # index up front
     ("flac", "flac", 16000, {}),  # STREAMINFO total samples
     ("webm", "libopus", 48000, {}),  # Duration element
+    ("wav", "pcm_s16le", 16000, {}),  # data chunk size (FFmpeg trusts the file size; the probe checks both)
 ]
 # Containers where a cut file honestly reports its shorter length: accepted as what is there.
 HONEST = [
-    ("wav", "pcm_s16le", 16000, {}),  # FFmpeg trusts the file size over the data chunk size
     ("ogg", "libopus", 48000, {}),  # length comes from the last page
     ("mp3", "libmp3lame", 16000, {"write_xing": "0"}),  # CBR without a length header
     ("adts", "aac", 16000, {}),  # no length anywhere; estimated from the bitrate

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
-from core.errors import InputError
+from core.errors import InputError, StorageError
 from core.transcripts.types import Segment
 
 SPEECH_RATE = 16_000
@@ -60,15 +60,19 @@ def ffmpeg_exe() -> str:
 
 
 def probe_duration(path: Path) -> float:
-    """Duration in seconds from the container, without decoding."""
+    """Duration in seconds without decoding: the header's where it is exact, else measured from the packets."""
     import av
 
-    from core.audio.probe import declared_duration  # lazy: importing chunks must not load PyAV
+    from core.audio.probe import declared_duration, demuxed_duration  # lazy: importing chunks must not load PyAV
 
     try:
         with av.open(str(path)) as container:
             audio = container.streams.audio
             seconds = declared_duration(container, audio[0] if audio else None)
+            fmt = container.format.name
+            if audio and (seconds is None or not (fmt == "wav" or fmt.startswith("mov,mp4"))):
+                # An MP3 without a Xing header is timed by its first frame's bitrate: estimates must not trust it.
+                seconds = demuxed_duration(path, fmt, audio[0].index) or seconds
             if seconds is not None:
                 return seconds
     except (av.error.FFmpegError, OSError) as exc:
@@ -76,8 +80,28 @@ def probe_duration(path: Path) -> float:
     raise InputError("the length of this audio could not be determined", filename=path.name)
 
 
-def prepare(src: Path, dst: Path, *, noise_db: float = -35.0, min_silence_s: float = 0.3) -> PreparedAudio:
-    """One streaming ffmpeg pass: decode to 16 kHz mono PCM at `dst` (exact seeks) and find silences."""
+def decode_limit(duration_s: float) -> float | None:
+    """How far to decode a file whose validated (measured) length is `duration_s`; None when it is unknown (0)."""
+    # The service always passes the probe's measured length (never 0); the slack covers decoder rounding.
+    return duration_s * 1.01 + 2.0 if duration_s > 0 else None
+
+
+def _disk_full(lines: Sequence[str]) -> bool:
+    return any("No space left on device" in line for line in lines)
+
+
+def _disk_full_error() -> StorageError:
+    return StorageError("The server's disk is full, so the audio could not be converted; try again later.")
+
+
+def prepare(
+    src: Path, dst: Path, *, noise_db: float = -35.0, min_silence_s: float = 0.3, max_s: float | None = None
+) -> PreparedAudio:
+    """One streaming ffmpeg pass: decode to 16 kHz mono PCM at `dst` (exact seeks) and find silences.
+
+    `max_s` stops the decode there, whatever length the file's header claimed.
+    """
+    limit = ["-t", f"{max_s:.3f}"] if max_s is not None else []
     detect = f"asetpts=PTS-STARTPTS,silencedetect=noise={noise_db}dB:d={min_silence_s}"
     cmd = [
         ffmpeg_exe(),
@@ -96,6 +120,7 @@ def prepare(src: Path, dst: Path, *, noise_db: float = -35.0, min_silence_s: flo
         str(SPEECH_RATE),
         "-c:a",
         "pcm_s16le",
+        *limit,
         "-f",
         "wav",
         str(dst),
@@ -113,6 +138,9 @@ def prepare(src: Path, dst: Path, *, noise_db: float = -35.0, min_silence_s: flo
                     silences.append((opened, float(value)))
                     opened = None
             tail = [*tail[-4:], line.strip()]
+    if proc.returncode != 0 and _disk_full(tail):
+        dst.unlink(missing_ok=True)  # a half-written copy must not be read as the whole recording
+        raise _disk_full_error()
     if proc.returncode != 0 or not dst.is_file():
         reason = next((t for t in reversed(tail) if t), "no audio found")
         raise InputError(f"this file could not be read as audio ({reason[:200]})", filename=src.name)
@@ -155,6 +183,9 @@ def encode(src: Path, chunk: Chunk, dst: Path) -> Path:
         str(dst),
     ]
     done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+    if done.returncode != 0 and _disk_full(done.stderr.splitlines()):
+        dst.unlink(missing_ok=True)
+        raise _disk_full_error()
     if done.returncode != 0:
         raise InputError(f"could not encode part {chunk.index} ({done.stderr.strip()[:200]})", filename=src.name)
     return dst

@@ -25,8 +25,8 @@ _GROUP_S = 5.0  # decoded audio handed to the resampler per call (fewer, larger 
 Pcm = npt.NDArray[np.float32]
 
 
-def iter_pcm_chunks(path: Path, sample_rate: int = SAMPLE_RATE) -> Iterator[Pcm]:
-    """Decode `path` piece by piece into mono float32 chunks at `sample_rate`."""
+def iter_pcm_chunks(path: Path, sample_rate: int = SAMPLE_RATE, max_s: float | None = None) -> Iterator[Pcm]:
+    """Decode `path` piece by piece into mono float32 chunks at `sample_rate`, stopping after `max_s` seconds."""
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except (av.FFmpegError, OSError) as exc:
@@ -38,8 +38,12 @@ def iter_pcm_chunks(path: Path, sample_rate: int = SAMPLE_RATE) -> Iterator[Pcm]
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         fifo = av.audio.fifo.AudioFifo()
         group = int(_GROUP_S * (stream.rate or sample_rate))
+        decoded_s = 0.0
         try:
             for frame in _decodable_frames(container, stream):
+                if max_s is not None and decoded_s >= max_s:
+                    break  # a header that lied about the length cannot make us decode hours more
+                decoded_s += frame.samples / (frame.sample_rate or sample_rate)
                 frame.pts = None  # decoders disagree on timestamps; the sample count is what matters
                 fifo.write(frame)
                 if fifo.samples >= group:
@@ -117,15 +121,15 @@ def split_windows(chunks: Iterable[Pcm], window: int, search: int, quiet: int) -
 
 
 def iter_pcm_windows(
-    path: Path, window_s: float = 600.0, sample_rate: int = SAMPLE_RATE
+    path: Path, window_s: float = 600.0, sample_rate: int = SAMPLE_RATE, max_s: float | None = None
 ) -> Iterator[tuple[float, Pcm]]:
-    """Yield (offset seconds, mono float32 PCM) windows of at most `window_s`, cut at quiet points."""
+    """Yield (offset seconds, mono float32 PCM) windows of at most `window_s`, cut at quiet points, up to `max_s`."""
     if window_s <= QUIET_S * 2:
         raise ValueError(f"window_s must be more than {QUIET_S * 2} seconds")
     window = int(window_s * sample_rate)
     search = int(SEARCH_S * sample_rate)
     quiet = int(QUIET_S * sample_rate)
-    for first, pcm in split_windows(iter_pcm_chunks(path, sample_rate), window, search, quiet):
+    for first, pcm in split_windows(iter_pcm_chunks(path, sample_rate, max_s), window, search, quiet):
         yield first / sample_rate, pcm
         del pcm  # hold no reference while the next window fills
 

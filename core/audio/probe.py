@@ -29,6 +29,7 @@ END_TOLERANCE_S = 1.0  # how far short of its announced length a file may stop b
 # Containers whose seek uses an index, a length header or a bisection: the end-of-file check is cheap.
 # (ADTS AAC has none, and its length is only estimated from the bitrate, so there is nothing to check.)
 CHEAP_SEEK = frozenset({"wav", "mp3", "mpeg", "mp4", "mov", "flac", "ogg", "webm"})
+EXACT_LENGTH = frozenset({"wav", "mp4", "mov"})  # containers whose announced length is a count, not an estimate
 _DEMUXER_NAME = "upload"  # PyAV hands the name to FFmpeg's prober; one without an extension adds no bias
 
 
@@ -141,24 +142,32 @@ def _seconds(value: int | None, base: Fraction | None) -> float | None:
 
 
 def declared_duration(container: av.container.InputContainer, stream: AudioStream | None) -> float | None:
-    """The length the container (else the audio stream) announces, in seconds; None when neither does."""
+    """The length the audio stream (else the container) announces, in seconds; None when neither does."""
+    # The stream first: a screen recording's container lasts as long as its picture, not its sound.
+    seconds = _seconds(stream.duration, stream.time_base) if stream is not None else None
+    if seconds is not None and seconds > 0:
+        return seconds
     if container.duration is not None and container.duration > 0:
         return container.duration / av.time_base
-    if stream is None:
-        return None
-    seconds = _seconds(stream.duration, stream.time_base)
-    return seconds if seconds and seconds > 0 else None
+    return None
 
 
-def _demuxed_duration(path: Path, demuxer: str, stream_index: int) -> float:
-    """Length from packet timestamps alone (no decoding), for files that do not announce one."""
+def demuxed_duration(path: Path, demuxer: str, stream_index: int) -> float:
+    """Length from packet timestamps alone (no decoding): what the file holds, whatever its header says."""
     first: float | None = None
     last = 0.0
     # The demuxer is known by now, so open by path (twice as fast as Python file I/O) and force it.
     with av.open(str(path), "r", format=demuxer.split(",")[0], metadata_errors="replace") as container:
         stream = container.streams[stream_index]
         base = stream.time_base
-        for packet in container.demux(stream):
+        packets = container.demux(stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except av.FFmpegError:
+                break  # damage at the end: the length is what came before it, as a decoder would find
             if packet.pts is None or base is None:
                 continue
             start = float(packet.pts * base)
@@ -183,6 +192,29 @@ def _truncated(declared: float, name: str) -> InputError:
         "Upload the complete file again.",
         name,
     )
+
+
+def _check_wav_data(path: Path, name: str) -> None:
+    """Refuse a WAV whose data chunk announces more audio than the file holds (FFmpeg quietly clamps it)."""
+    with path.open("rb") as src:
+        head = src.read(HEAD_BYTES)
+    if head[:4] != b"RIFF":
+        return  # RF64/BW64 keep the real size in a ds64 chunk; FFmpeg reads that one itself
+    size = path.stat().st_size
+    pos, byte_rate = 12, 0
+    while pos + 8 <= len(head):
+        chunk_id, length = head[pos : pos + 4], int.from_bytes(head[pos + 4 : pos + 8], "little")
+        if chunk_id == b"fmt " and pos + 16 <= len(head):
+            byte_rate = int.from_bytes(head[pos + 16 : pos + 20], "little")
+        if chunk_id == b"data":
+            # 0 and 0xFFFFFFFF mean "unknown, until the end" (a recorder that streamed and never came back).
+            if byte_rate <= 0 or length in (0, 0xFFFFFFFF):
+                return
+            missing = length - (size - pos - 8)
+            if missing / byte_rate > END_TOLERANCE_S:
+                raise _truncated(length / byte_rate, name)
+            return
+        pos += 8 + length + (length & 1)
 
 
 def _check_end(
@@ -256,6 +288,8 @@ def _probe_open(container: av.container.InputContainer, path: Path, name: str, k
             raise _refuse("has no audio data in it (0 seconds); it may be truncated.", name)
         raise _refuse("could not be decoded: the audio is truncated or corrupt.", name)
     _check_params(head.sample_rate, head.channels, name)
+    if container_name == "wav":
+        _check_wav_data(path, name)
     if declared is not None:
         reached = head.end_s if head.eof else None
         if not head.eof and container_name in CHEAP_SEEK:
@@ -266,9 +300,13 @@ def _probe_open(container: av.container.InputContainer, path: Path, name: str, k
                 reached = tail.end_s
         if reached is not None and reached - start < declared - max(END_TOLERANCE_S, 0.05 * declared):
             raise _truncated(declared, name)
+    # Headers can lie (an MP3 without a Xing header is timed by its first frame's bitrate), so limits,
+    # estimates and holds use the length the packets measure. PCM WAV is exact from its (checked) data
+    # size and an MP4's length is its sample index, so those skip the pass (~0.8 s per 100k packets).
+    if declared is not None and container_name in EXACT_LENGTH:
         duration = declared
     else:
-        duration = _demuxed_duration(path, fmt, stream.index)
+        duration = demuxed_duration(path, fmt, stream.index) or declared or 0.0
     if duration <= 0:
         raise _refuse("has no audio data in it (0 seconds); it may be truncated.", name)
     return AudioInfo(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import tempfile
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from core.audio.leftovers import UPLOAD_PREFIX
 from core.audio.names import sanitize_display_name
 from core.audio.probe import AudioInfo, upload_too_large, validate_file
 from core.config import Settings
@@ -55,8 +57,15 @@ def _copy_limited(src: BinaryIO, dst: BinaryIO, limit: int, name: str) -> tuple[
         try:
             dst.write(chunk)
         except OSError as exc:
-            raise StorageError(f"Could not save the upload {name}: {exc.strerror or exc}.") from exc
+            raise _save_failed(name, exc) from exc
     return digest.hexdigest(), total
+
+
+def _save_failed(name: str, exc: OSError) -> StorageError:
+    """A failure to write the store, said as the server's problem (a full disk is not a bad upload)."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StorageError(f"The server's disk is full, so {name} could not be saved; try again later.")
+    return StorageError(f"Could not save the upload {name}: {exc.strerror or exc}.")
 
 
 def _already_stored(source: Path, name: str, settings: Settings) -> StoredAudio | None:
@@ -87,7 +96,7 @@ def store_upload(source: Path | BinaryIO, display_name: str, settings: Settings)
     try:
         settings.tmp_dir.mkdir(parents=True, exist_ok=True)
         settings.audio_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix="upload-", suffix=".part", dir=settings.tmp_dir)
+        fd, tmp_name = tempfile.mkstemp(prefix=UPLOAD_PREFIX, suffix=".part", dir=settings.tmp_dir)
     except OSError as exc:
         raise StorageError(f"Could not prepare the audio store: {exc.strerror or exc}.") from exc
     tmp = Path(tmp_name)
@@ -101,13 +110,17 @@ def store_upload(source: Path | BinaryIO, display_name: str, settings: Settings)
                 if seekable is not None and seekable():
                     source.seek(0)
                 sha256, total = _copy_limited(source, dst, limit, name)
+            try:
+                dst.flush()  # the buffered last piece may be the one that finds the disk full
+            except OSError as exc:
+                raise _save_failed(name, exc) from exc
         info = validate_file(tmp, name, settings)
         final = settings.audio_dir / f"{sha256}.{info.ext}"
         if not final.exists():
             try:
                 os.replace(tmp, final)  # same folder tree, so atomic: readers never see a partial file
             except OSError as exc:
-                raise StorageError(f"Could not save the upload {name}: {exc.strerror or exc}.") from exc
+                raise _save_failed(name, exc) from exc
         return StoredAudio(sha256=sha256, path=final, bytes=total, display_name=name, info=info)
     finally:
         tmp.unlink(missing_ok=True)  # already renamed on success; removed on every other path

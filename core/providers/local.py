@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.audio.chunks import decode_limit
 from core.audio.pcm import SAMPLE_RATE, Pcm, iter_pcm_windows
 from core.billing.pricing import price_call
 from core.errors import Cancelled, InputError, ProviderError, WorkbenchError, log_unexpected
@@ -224,7 +225,8 @@ class LocalProvider:
         detected: str | None = None
         done = 0  # windows finished; also the index of the window in hand
         # No enumerate(): its reused result tuple would keep the previous window alive during decode.
-        for offset, pcm in iter_pcm_windows(request.audio_path, self.window_s):
+        limit = decode_limit(request.duration_s)  # the measured, validated length bounds the decode
+        for offset, pcm in iter_pcm_windows(request.audio_path, self.window_s, max_s=limit):
             self._raise_if_cancelled(request)
             end = offset + pcm.size / SAMPLE_RATE
             cached = store.get(job, done) if store is not None and job else None

@@ -18,6 +18,7 @@ import openai
 
 from core.audio import chunks as chunking
 from core.audio.chunks import Chunk, ChunkTranscript, PreparedAudio
+from core.audio.leftovers import TRANSCODE_PREFIX
 from core.billing.pricing import ModelInfo, check_model_allowed
 from core.errors import Cancelled, InputError, ProviderError, log_unexpected
 from core.providers.base import (
@@ -186,8 +187,11 @@ class OpenAIProvider:
         streams = streaming and (info is None or info.supports("stream"))
         fmt = "json" if streams else io.choose_format(model, info, request.options)
         tmp_root = self._settings.tmp_dir if self._settings.tmp_dir.is_dir() else None
-        with TemporaryDirectory(prefix="openai-", dir=tmp_root) as tmp:
-            audio = chunking.prepare(request.audio_path, Path(tmp) / "audio.wav")
+        with TemporaryDirectory(prefix=TRANSCODE_PREFIX, dir=tmp_root) as tmp:
+            # The measured, validated length bounds the decode, whatever the file's header claims.
+            audio = chunking.prepare(
+                request.audio_path, Path(tmp) / "audio.wav", max_s=chunking.decode_limit(request.duration_s)
+            )
             splits_ok = info is None or not info.supports("diarize")  # speaker labels do not carry across chunks
             limit = chunking.max_chunk_seconds(
                 model_limit_s=info.max_duration_s if info else None,
