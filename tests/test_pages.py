@@ -420,3 +420,14 @@ def test_library_filters_and_edits(site: Workbench) -> None:
     assert data.has_changes(record, edited, {}) and not data.has_changes(record, record.segments, {})
     segs, words = data.low_confidence(record, 1.0)
     assert len(segs) == len(record.segments) and len(words) > 0
+
+
+@pytest.mark.parametrize("bad", ["\u00b2", "1" * 23, "-3", "1e3"])
+def test_a_bad_id_in_the_link_opens_the_list_instead_of_crashing(site: Workbench, bad: str) -> None:
+    # Issue 10, item 15: `?id=²` and a 23-digit id crashed the Library with a traceback.
+    at = sign_in("alice", ALICE_PW)
+    at.query_params["id"] = bad
+    at.switch_page("pages/library.py")
+    at = at.run()
+    assert not at.exception
+    assert "Library" in [t.value for t in at.title]

@@ -23,7 +23,11 @@ def open_transcript(transcript_id: int | None) -> None:
 def opened_id() -> int | None:
     """The id of the open transcript from the query parameter, or None."""
     raw = st.query_params.get(OPEN)
-    return int(raw) if raw and raw.isdigit() else None
+    # ASCII digits only ("²".isdigit() is true) and no more than an id can hold (23 digits overflowed SQLite):
+    # anything else counts as no id at all.
+    if raw and raw.isascii() and raw.isdigit() and len(raw) <= 18:
+        return int(raw)
+    return None
 
 
 def notice() -> None:
