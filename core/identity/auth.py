@@ -232,11 +232,8 @@ def user_for_login(wb: Workbench, login_name: str | None) -> UserRecord | None:
     """The active user a signed-in (lower-cased) login name belongs to, or None."""
     if not login_name:
         return None
-    wanted = login_name.strip().lower()
-    for user in list_users(wb.ReadSession):
-        if user.name.lower() == wanted:
-            return user if user.active else None
-    return None
+    user = get_user(wb.ReadSession, login_name.strip())  # names are unique whatever their case
+    return user if user is not None and user.active else None
 
 
 def cookie_key(settings: Settings) -> str:
