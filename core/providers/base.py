@@ -38,6 +38,10 @@ class ChunkProgress:
     done: int
     total: int
     stage: str = "transcribe"
+    # Progress within a chunk as well as across chunks: seconds of the file's audio recognised so far.
+    audio_done_s: float | None = None
+    audio_total_s: float | None = None
+    partial_text: str = ""  # text recognised since the previous report (one segment), for the live preview
 
 
 class ChunkStore(Protocol):

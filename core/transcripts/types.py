@@ -13,6 +13,7 @@ class Word:
     end: float
     text: str
     confidence: float | None = None
+    speaker: str | None = None  # per word: speaker turns fall inside segments, not only between them
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class Segment:
                     "end": round(w.end, 3),
                     "text": w.text,
                     "confidence": None if w.confidence is None else round(w.confidence, 4),
+                    "speaker": w.speaker,
                 }
                 for w in self.words
             ],
@@ -51,7 +53,7 @@ class Segment:
             speaker=data.get("speaker"),
             confidence=data.get("confidence"),
             words=tuple(
-                Word(float(w["start"]), float(w["end"]), str(w["text"]), w.get("confidence"))
+                Word(float(w["start"]), float(w["end"]), str(w["text"]), w.get("confidence"), w.get("speaker"))
                 for w in data.get("words") or ()
             ),
         )
